@@ -1,0 +1,6 @@
+/** Every CLI command, in the order `lora-studio help` lists them. */
+import type { Command } from '../command';
+import { doctor } from './doctor';
+import { serve } from './serve';
+
+export const commands: Command[] = [serve, doctor];
