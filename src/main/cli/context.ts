@@ -1,5 +1,6 @@
 /** What every CLI command receives: global flags, output helpers and a lazily opened engine. */
-import { Engine } from '../engine';
+import type { Engine } from '../engine';
+import { openEngine } from '../bootstrap';
 import { handlersFor } from './engine-handlers';
 import type { Handlers } from '../handlers';
 
@@ -34,7 +35,7 @@ export function createContext(json: boolean, dataDir?: string): CliContext & { c
     json,
     dataDir,
     engine() {
-      engine ??= Engine.open({ dataDir, shell: 'cli' });
+      engine ??= openEngine({ dataDir, shell: 'cli' });
       return engine;
     },
     handlers() {
