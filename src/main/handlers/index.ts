@@ -7,12 +7,28 @@ import type { Engine } from '../engine';
 import { UserError } from '../errors';
 import type { CallContext, Handlers } from './types';
 import { systemHandlers } from './system';
+import { adaptersHandlers } from './adapters';
+import { exportsHandlers } from './exports';
+import { datasetsHandlers } from './datasets';
+import { dialogHandlers } from './dialog';
+import { modelsHandlers } from './models';
+import { generateHandlers } from './generate';
+import { runsLibraryHandlers } from './runs-library';
+import { runsHandlers } from './runs';
 
 export type { CallContext, Handlers } from './types';
 
 export function createHandlers(engine: Engine): Handlers {
   return {
     ...systemHandlers(engine),
+    ...adaptersHandlers(engine),
+    ...exportsHandlers(engine),
+    ...datasetsHandlers(engine),
+    ...dialogHandlers(),
+    ...modelsHandlers(engine),
+    ...generateHandlers(engine),
+    ...runsLibraryHandlers(engine),
+    ...runsHandlers(engine),
   };
 }
 

@@ -45,19 +45,7 @@ export class GenerationService {
     const requestId = crypto.randomUUID();
     this.run(params, requestId, (tokenId, text) => this.engine.events.emit('generate.token', { requestId, tokenId, text })).then(
       (outcome) => this.engine.events.emit('generate.done', outcome),
-      (err: unknown) =>
-        this.engine.events.emit('generate.done', {
-          requestId,
-          promptIds: [],
-          generatedIds: [],
-          text: '',
-          promptText: '',
-          finishReason: 'aborted',
-          prefillTokensPerSecond: 0,
-          decodeTokensPerSecond: 0,
-          backend: '',
-          error: errorMessage(err),
-        }),
+      (err: unknown) => this.engine.events.emit('generate.done', { ...abortedOutcome(requestId, ''), error: errorMessage(err) }),
     );
     return { requestId };
   }
@@ -96,6 +84,7 @@ export class GenerationService {
   }
 
   private async runNow(p: Params, requestId: string, signal: AbortSignal, onToken?: (tokenId: number | null, text: string) => void): Promise<GenerateOutcome> {
+    if (signal.aborted) return abortedOutcome(requestId, '');
     const backend = await ensureBackend(this.engine);
     const { dir } = this.models.resolve(p.model);
     const { model, tokenizer, generationConfig } = this.folderFor(dir);
@@ -164,4 +153,18 @@ function loadAdapter(dir: string, model: Parameters<typeof loadPeftAdapter>[1]) 
   } catch (err) {
     throw new UserError(errorMessage(err));
   }
+}
+
+function abortedOutcome(requestId: string, backend: string): GenerateOutcome {
+  return {
+    requestId,
+    promptIds: [],
+    generatedIds: [],
+    text: '',
+    promptText: '',
+    finishReason: 'aborted',
+    prefillTokensPerSecond: 0,
+    decodeTokensPerSecond: 0,
+    backend,
+  };
 }

@@ -12,7 +12,7 @@ import { NotFoundError, UserError, errorMessage } from '../errors';
 import { inspectModelFolder, type ModelCard as FolderCard } from '../ml/loader';
 import { appRoot } from '../storage/paths';
 import { createModelsRepo, type ModelRow, type ModelSource } from '../storage/repos/models';
-import { scanHfCache } from './hf-cache';
+import { hfHubCacheDir, scanHfCache } from './hf-cache';
 
 export const STARTER_MODEL_DIR = 'resources/starter-model';
 
@@ -54,8 +54,9 @@ export class ModelsService {
     return this.repo.list().map(toSummary);
   }
 
-  add(dirIn: string, name?: string, source: ModelSource = 'user'): ModelSummary {
+  add(dirIn: string, name?: string, sourceIn?: ModelSource): ModelSummary {
     const dir = path.resolve(dirIn);
+    const source = sourceIn ?? (isInside(dir, hfHubCacheDir()) ? 'hf-cache' : 'user');
     const existing = this.repo.getByPath(dir);
     if (existing) return toSummary(existing);
     const card = inspect(dir);
@@ -110,7 +111,7 @@ export class ModelsService {
       contextLength: d.maxPositions,
       tiedEmbeddings: d.tiedEmbeddings,
       hasChatTemplate: card.hasChatTemplate,
-      modules: card.loraTargets.map((t) => ({ name: t.peftName, inFeatures: t.inFeatures, outFeatures: t.outFeatures })),
+      modules: card.loraTargets.map((t) => ({ name: t.peftName, module: t.module, inFeatures: t.inFeatures, outFeatures: t.outFeatures })),
       files: fs
         .readdirSync(dir)
         .filter((f) => !f.startsWith('.'))
@@ -178,4 +179,9 @@ export function browseFolders(dirIn?: string): { path: string; parent: string | 
   }
   entries.sort((a, b) => Number(b.isDir) - Number(a.isDir) || a.name.localeCompare(b.name));
   return { path: dir, parent: dir === home ? null : path.dirname(dir), entries };
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(path.resolve(parent), child);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }

@@ -9,13 +9,37 @@
 import type { z } from 'zod';
 import type { CallSpec, EventSpec } from './define';
 import { systemCalls, systemEvents } from './system';
+import { adaptersCalls, adaptersEvents } from './adapters';
+import { exportsCalls, exportsEvents } from './exports';
+import { datasetsCalls, datasetsEvents } from './datasets';
+import { dialogCalls, dialogEvents } from './dialog';
+import { modelsCalls, modelsEvents } from './models';
+import { generateCalls, generateEvents } from './generate';
+import { runsCalls, runsEvents } from './runs';
+import { runsLibraryCalls, runsLibraryEvents } from './runs-library';
 
 export const calls = {
+  ...adaptersCalls,
+  ...exportsCalls,
+  ...datasetsCalls,
+  ...runsCalls,
+  ...runsLibraryCalls,
   ...systemCalls,
+  ...dialogCalls,
+  ...modelsCalls,
+  ...generateCalls,
 } as const;
 
 export const events = {
+  ...adaptersEvents,
+  ...exportsEvents,
+  ...datasetsEvents,
+  ...runsEvents,
+  ...runsLibraryEvents,
   ...systemEvents,
+  ...dialogEvents,
+  ...modelsEvents,
+  ...generateEvents,
 } as const;
 
 export type Calls = typeof calls;
@@ -48,3 +72,11 @@ export interface EngineTransport {
 }
 
 export * from './system';
+export * from './datasets';
+export * from './models';
+export * from './generate';
+export * from './dialog';
+export * from './runs';
+export * from './runs-library';
+export * from './adapters';
+export * from './exports';

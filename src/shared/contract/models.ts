@@ -19,6 +19,8 @@ export interface ModelSummary {
 /** A linear module that can take a LoRA adapter, e.g. q_proj [576 → 576] in 30 layers. */
 export interface LoraModuleInfo {
   name: string;
+  /** Path inside a layer (`self_attn.q_proj`, `mlp.c_proj`): tells GPT-2's two c_proj apart. */
+  module: string;
   inFeatures: number;
   outFeatures: number;
 }

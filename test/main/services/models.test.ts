@@ -31,7 +31,7 @@ describe('model library', () => {
     const card = models.show(m.id);
     expect(card).toMatchObject({ layers: 2, hiddenSize: 16, heads: 4, kvHeads: 4, vocabSize: 32000, hasChatTemplate: false });
     expect(card.modules.map((x) => x.name)).toEqual(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
-    expect(card.modules.find((x) => x.name === 'down_proj')).toEqual({ name: 'down_proj', inFeatures: 64, outFeatures: 16 });
+    expect(card.modules.find((x) => x.name === 'down_proj')).toEqual({ name: 'down_proj', module: 'mlp.down_proj', inFeatures: 64, outFeatures: 16 });
   });
 
   it('shows GPT-2 modules with their Conv1D shapes', () => {

@@ -1,0 +1,210 @@
+/**
+ * Merged-export throughput and memory on a 135M-shaped model (SmolLM2-135M: hidden 576, 30
+ * layers, 9 heads / 3 KV heads, MLP 1536, vocabulary 49152, BF16 weights, random values) with an
+ * r=8 adapter on every projection, written to a temp dir:
+ *
+ *   - plain copy of the same weight file (fs.copyFileSync) in the same run: the disk's speed here;
+ *   - merged export (W + s·B·A, streamed tensor by tensor, BF16 out, logits check off): MB/s of
+ *     output, ratio to the copy (goal ≥ 0.5×);
+ *   - peak resident memory during the merge (sampled as each tensor is written), against the goal
+ *     < 2 × the largest tensor (as F32, the form it is merged in) + 300 MB;
+ *   - GGUF F16 export of the same, for reference.
+ *
+ * Run alone:  npx tsx bench/export.ts [--json] [--keep]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { newLoraConfigTree, writeAdapterFiles, type LoraModuleWeights } from '../src/main/adapters/peft-files';
+import { exportGguf } from '../src/main/export/gguf';
+import type { JobContext } from '../src/main/export/job';
+import { exportMerged } from '../src/main/export/merged';
+import { selectBackend } from '../src/main/ml/backends';
+import { writeSafetensors, type TensorToWrite } from '../src/main/ml/safetensors';
+
+const SHAPE = { hidden: 576, inter: 1536, layers: 30, heads: 9, kvHeads: 3, vocab: 49152 };
+
+export interface BenchExportResult {
+  modelMB: number;
+  largestTensorMB: number;
+  copyMBps: number;
+  mergedMBps: number;
+  ratio: number;
+  mergedSeconds: number;
+  ggufF16MBps: number;
+  /** tfjs backend the merge multiplied on (the export worker selects it the same way). */
+  backend: string;
+  cpuSeconds: number;
+  baseRssMB: number;
+  peakRssMB: number;
+  rssGoalMB: number;
+  goalThroughputMet: boolean;
+  goalMemoryMet: boolean;
+}
+
+function rand(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
+  };
+}
+
+function fill(n: number, seed: number, scale: number): Float32Array {
+  const r = rand(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = r() * scale;
+  return out;
+}
+
+function linears(): { name: string; out: number; in: number }[] {
+  const { hidden: h, inter, heads, kvHeads } = SHAPE;
+  const kv = (h / heads) * kvHeads;
+  const list: { name: string; out: number; in: number }[] = [];
+  for (let l = 0; l < SHAPE.layers; l++) {
+    const p = `model.layers.${l}`;
+    list.push(
+      { name: `${p}.self_attn.q_proj`, out: h, in: h },
+      { name: `${p}.self_attn.k_proj`, out: kv, in: h },
+      { name: `${p}.self_attn.v_proj`, out: kv, in: h },
+      { name: `${p}.self_attn.o_proj`, out: h, in: h },
+      { name: `${p}.mlp.gate_proj`, out: inter, in: h },
+      { name: `${p}.mlp.up_proj`, out: inter, in: h },
+      { name: `${p}.mlp.down_proj`, out: h, in: inter },
+    );
+  }
+  return list;
+}
+
+/** A SmolLM2-135M-shaped model folder with random BF16 weights (streamed: one tensor at a time). */
+function writeModel(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const { hidden: h, vocab } = SHAPE;
+  const tensors: TensorToWrite[] = [{ name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [vocab, h], data: () => fill(vocab * h, 1, 0.04) }];
+  let seed = 2;
+  for (let l = 0; l < SHAPE.layers; l++) {
+    tensors.push({ name: `model.layers.${l}.input_layernorm.weight`, dtype: 'BF16', shape: [h], data: () => new Float32Array(h).fill(1) });
+    tensors.push({ name: `model.layers.${l}.post_attention_layernorm.weight`, dtype: 'BF16', shape: [h], data: () => new Float32Array(h).fill(1) });
+  }
+  for (const m of linears()) {
+    const s = seed++;
+    tensors.push({ name: `${m.name}.weight`, dtype: 'BF16', shape: [m.out, m.in], data: () => fill(m.out * m.in, s, 0.04) });
+  }
+  tensors.push({ name: 'model.norm.weight', dtype: 'BF16', shape: [h], data: () => new Float32Array(h).fill(1) });
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
+  const config = {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: h,
+    intermediate_size: SHAPE.inter,
+    num_hidden_layers: SHAPE.layers,
+    num_attention_heads: SHAPE.heads,
+    num_key_value_heads: SHAPE.kvHeads,
+    vocab_size: vocab,
+    max_position_embeddings: 8192,
+    rms_norm_eps: 1e-5,
+    rope_theta: 100000,
+    tie_word_embeddings: true,
+    torch_dtype: 'bfloat16',
+  };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  // A tokenizer for the GGUF export: the Llama-2 one of the test fixtures (padded to the vocabulary).
+  const tok = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../shared/fixtures/models/tiny-random-llama');
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
+    if (fs.existsSync(path.join(tok, f))) fs.copyFileSync(path.join(tok, f), path.join(dir, f));
+  }
+}
+
+function writeAdapter(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const r = 8;
+  const modules: LoraModuleWeights[] = linears().map((m, i) => ({ name: m.name, r, alpha: 16, inFeatures: m.in, outFeatures: m.out, a: fill(r * m.in, 1000 + i, 0.1), b: fill(m.out * r, 5000 + i, 0.01) }));
+  const tree = newLoraConfigTree({ baseModel: 'HuggingFaceTB/SmolLM2-135M', r, alpha: 16, dropout: 0.05, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], layers: null, rslora: false, fanInFanOut: false });
+  writeAdapterFiles(dir, tree, modules);
+}
+
+const MB = 2 ** 20;
+
+export async function benchExport(keep = false): Promise<BenchExportResult> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-studio-bench-export-'));
+  try {
+    const modelDir = path.join(root, 'model');
+    const adapterDir = path.join(root, 'adapter');
+    writeModel(modelDir);
+    writeAdapter(adapterDir);
+    const weights = path.join(modelDir, 'model.safetensors');
+    const modelBytes = fs.statSync(weights).size;
+    const largestF32 = SHAPE.vocab * SHAPE.hidden * 4;
+
+    // the same bytes copied plainly, twice (the first warms the page cache like the export's read)
+    fs.copyFileSync(weights, path.join(root, 'warm.safetensors'));
+    fs.rmSync(path.join(root, 'warm.safetensors'));
+    let t = process.hrtime.bigint();
+    fs.copyFileSync(weights, path.join(root, 'copy.safetensors'));
+    const copySeconds = Number(process.hrtime.bigint() - t) / 1e9;
+    fs.rmSync(path.join(root, 'copy.safetensors'));
+
+    const backend = (await selectBackend(null)).name;
+    global.gc?.();
+    const baseRss = process.memoryUsage().rss;
+    let peakRss = baseRss;
+    const ctx: JobContext = {
+      checkCancelled() {},
+      progress() {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      },
+    };
+    t = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
+    const merged = await exportMerged({ adapterDir, baseDir: modelDir, outDir: path.join(root, 'merged'), dtype: 'bf16', chatTemplate: null, adapterName: 'bench', baseModelName: 'bench', verify: false }, ctx);
+    const mergedSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+    const cpu = process.cpuUsage(cpu0);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    const mergedBytes = merged.files.filter((f) => f.name.endsWith('.safetensors')).reduce((n, f) => n + f.bytes, 0);
+
+    t = process.hrtime.bigint();
+    const g = await exportGguf({ adapterDir, baseDir: modelDir, outFile: path.join(root, 'gguf', 'model.gguf'), type: 'f16', modelfile: false, chatTemplate: null, name: 'bench' }, { checkCancelled() {}, progress() {} }).catch((err: unknown) => {
+      // no tokenizer in the synthetic folder: GGUF needs one, so time only what can run
+      return { bytes: 0, error: String(err) };
+    });
+    const ggufSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+
+    const copyMBps = modelBytes / MB / copySeconds;
+    const mergedMBps = mergedBytes / MB / mergedSeconds;
+    const rssGoalMB = (2 * largestF32) / MB + 300;
+    return {
+      modelMB: modelBytes / MB,
+      largestTensorMB: largestF32 / MB,
+      copyMBps,
+      mergedMBps,
+      ratio: mergedMBps / copyMBps,
+      mergedSeconds,
+      ggufF16MBps: 'error' in g ? 0 : g.bytes / MB / ggufSeconds,
+      backend,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      baseRssMB: baseRss / MB,
+      peakRssMB: peakRss / MB,
+      rssGoalMB,
+      goalThroughputMet: mergedMBps / copyMBps >= 0.5,
+      goalMemoryMet: peakRss / MB < rssGoalMB,
+    };
+  } finally {
+    if (!keep) fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const json = process.argv.includes('--json');
+  const r = await benchExport(process.argv.includes('--keep'));
+  if (json) console.log(JSON.stringify(r));
+  else {
+    console.log(`model ${r.modelMB.toFixed(0)} MB (BF16); largest tensor ${r.largestTensorMB.toFixed(0)} MB as F32`);
+    console.log(`plain copy      ${r.copyMBps.toFixed(0)} MB/s`);
+    console.log(`merged export   ${r.mergedMBps.toFixed(0)} MB/s (${r.mergedSeconds.toFixed(2)} s, ${r.cpuSeconds.toFixed(2)} s CPU, B·A on ${r.backend}) = ${r.ratio.toFixed(2)}× the copy (goal ≥ 0.5×) ${r.goalThroughputMet ? 'met' : 'NOT met'}`);
+    console.log(`GGUF F16 export ${r.ggufF16MBps ? `${r.ggufF16MBps.toFixed(0)} MB/s` : 'skipped (no tokenizer in the synthetic model)'}`);
+    console.log(`peak RSS        ${r.peakRssMB.toFixed(0)} MB (before: ${r.baseRssMB.toFixed(0)} MB; goal < ${r.rssGoalMB.toFixed(0)} MB) ${r.goalMemoryMet ? 'met' : 'NOT met'}`);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Finds and loads the native addon (native/, built by scripts/build-native.mjs) and describes its
+ * functions. Loading never throws: the result says why the addon is unavailable (not built, built
+ * for another platform, a missing shared library...), in words a user can act on.
+ *
+ * All functions are synchronous and write into caller-allocated typed arrays; shapes are plain
+ * number arrays; the addon validates lengths and throws a RangeError naming the argument.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type FloatArray = Float32Array;
+export type AnyArray = Float32Array | Int32Array | Uint8Array;
+
+export interface NativeAddon {
+  /** C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i]; offsets (in elements) pick A[i], B[i]. */
+  gemm(
+    a: FloatArray, b: FloatArray, c: FloatArray,
+    batch: number, m: number, n: number, k: number,
+    transA: boolean, transB: boolean,
+    aOffsets: Float64Array, bOffsets: Float64Array,
+    alpha: number, beta: number,
+  ): void;
+  /** out = f(x) elementwise; op indexes `unaryOps`. */
+  unary(op: number, x: FloatArray, out: FloatArray): void;
+  /** out = f(a, b) with NumPy broadcasting; op indexes `binaryOps`. */
+  binary(op: number, a: FloatArray, aShape: number[], b: FloatArray, bShape: number[], out: FloatArray): void;
+  /** out = (a op b) as 0/1 with broadcasting; op indexes `compareOps`. */
+  compare(op: number, a: FloatArray, aShape: number[], b: FloatArray, bShape: number[], out: Uint8Array): void;
+  /** op: 0 sum, 1 mean, 2 max, 3 min over `axes`; out holds the kept axes. */
+  reduce(op: number, x: FloatArray, shape: number[], axes: number[], out: FloatArray): void;
+  /** Softmax (or log-softmax) over the last axis of [rows, cols]. */
+  softmax(x: FloatArray, rows: number, cols: number, out: FloatArray, log: boolean): void;
+  transpose(x: AnyArray, shape: number[], perm: number[], out: AnyArray): void;
+  /** Copies the box `size` at srcStart of src into dst at dstStart. */
+  copyRegion(
+    src: AnyArray, srcShape: number[], srcStart: number[],
+    dst: AnyArray, dstShape: number[], dstStart: number[], size: number[],
+  ): void;
+  // Fused ops (shapes in native/src/fused.h); each *Grad is the matching backward pass.
+  rmsNorm(x: FloatArray, w: FloatArray, n: number, d: number, eps: number, y: FloatArray, rstd: FloatArray): void;
+  rmsNormGrad(dy: FloatArray, x: FloatArray, w: FloatArray, rstd: FloatArray, n: number, d: number, dx: FloatArray, dw: FloatArray): void;
+  layerNorm(x: FloatArray, w: FloatArray, b: FloatArray, n: number, d: number, eps: number, y: FloatArray, mean: FloatArray, rstd: FloatArray): void;
+  layerNormGrad(
+    dy: FloatArray, x: FloatArray, w: FloatArray, mean: FloatArray, rstd: FloatArray, n: number, d: number,
+    dx: FloatArray, dw: FloatArray, db: FloatArray,
+  ): void;
+  /** backward = true applies the transposed rotation (the gradient). */
+  rope(x: FloatArray, cos: FloatArray, sin: FloatArray, b: number, h: number, t: number, hd: number, cb: number, y: FloatArray, backward: boolean): void;
+  attention(
+    q: FloatArray, k: FloatArray, v: FloatArray, mask: FloatArray | null,
+    b: number, nh: number, nkv: number, t: number, tk: number, hd: number, mb: number, scale: number,
+    out: FloatArray, probs: FloatArray,
+  ): void;
+  attentionGrad(
+    dout: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, probs: FloatArray,
+    b: number, nh: number, nkv: number, t: number, tk: number, hd: number, scale: number,
+    dq: FloatArray, dk: FloatArray, dv: FloatArray,
+  ): void;
+  swiglu(gate: FloatArray, up: FloatArray, y: FloatArray): void;
+  swigluGrad(dy: FloatArray, gate: FloatArray, up: FloatArray, dgate: FloatArray, dup: FloatArray): void;
+  gelu(x: FloatArray, y: FloatArray): void;
+  geluGrad(dy: FloatArray, x: FloatArray, dx: FloatArray): void;
+  /** Returns Σ w_i·(lse_i − logits[i, t_i]); writes lse [N]. Throws RangeError for a target outside [0, V) with w_i ≠ 0. */
+  crossEntropy(logits: FloatArray, targets: Int32Array, weights: FloatArray, n: number, v: number, lse: FloatArray): number;
+  crossEntropyGrad(dy: number, logits: FloatArray, targets: Int32Array, weights: FloatArray, lse: FloatArray, n: number, v: number, dlogits: FloatArray): void;
+  readonly unaryOps: string[];
+  readonly binaryOps: string[];
+  readonly compareOps: string[];
+  setThreads(n: number): number;
+  /** 'pool' (default: BLAS single-threaded, the addon's pool splits GEMMs) or 'blas'. */
+  setGemmMode(mode: 'pool' | 'blas'): void;
+  info(): { threads: number; gemmMode: string; blas: string };
+}
+
+export type AddonLoad = { ok: true; addon: NativeAddon; file: string } | { ok: false; reason: string };
+
+const ADDON_FILE = path.join('native', 'build', 'Release', 'lora_native.node');
+
+/** LORA_STUDIO_NATIVE_ADDON, else native/build/Release/lora_native.node in the first folder above this file that has it. */
+export function addonPath(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.LORA_STUDIO_NATIVE_ADDON) return path.resolve(env.LORA_STUDIO_NATIVE_ADDON);
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = path.join(dir, ADDON_FILE);
+    if (fs.existsSync(candidate)) return candidate;
+    if (fs.existsSync(path.join(dir, 'package.json'))) return null; // the project root, and no build there
+    const up = path.dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+let cached: AddonLoad | undefined;
+
+/** The addon at addonPath(), loaded once per process. */
+export function loadAddon(): AddonLoad {
+  if (cached) return cached;
+  cached = loadAddonFrom(addonPath());
+  return cached;
+}
+
+/** Loads the addon from `file` (null: not built); never throws. */
+export function loadAddonFrom(file: string | null): AddonLoad {
+  if (!file) {
+    return {
+      ok: false,
+      reason:
+        `the native addon is not built (no ${ADDON_FILE}); run "node scripts/build-native.mjs" ` +
+        '(needs a C++ compiler and OpenBLAS: apt-get install g++ libopenblas-dev)',
+    };
+  }
+  if (!fs.existsSync(file)) return { ok: false, reason: `the native addon ${file} does not exist` };
+  try {
+    const addon = createRequire(import.meta.url)(file) as NativeAddon;
+    const threads = Number(process.env.LORA_STUDIO_NATIVE_THREADS);
+    if (Number.isInteger(threads) && threads > 0) addon.setThreads(threads);
+    return { ok: true, addon, file };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, reason: `the native addon ${file} failed to load: ${message}` };
+  }
+}

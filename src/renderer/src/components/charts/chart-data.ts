@@ -1,0 +1,49 @@
+/**
+ * Series with their own steps, put on one shared x axis for uPlot (which wants one x array and
+ * one y array per series of the same length, null where a series has no point). Runs compared
+ * side by side, or loss beside eval loss (measured every N steps), have different steps.
+ */
+export interface XYSeries {
+  steps: ArrayLike<number>;
+  values: ArrayLike<number>;
+}
+
+export interface Aligned {
+  x: number[];
+  ys: (number | null)[][];
+}
+
+/** The union of every series' steps (each sorted ascending), and each series placed on it. */
+export function alignSeries(series: readonly XYSeries[]): Aligned {
+  if (series.length === 0) return { x: [], ys: [] };
+  // One series (the common live case): nothing to merge.
+  if (series.length === 1) return { x: Array.from(series[0].steps), ys: [Array.from(series[0].values)] };
+  const x: number[] = [];
+  const pos = series.map(() => 0);
+  for (;;) {
+    let next = Infinity;
+    series.forEach((s, i) => {
+      if (pos[i] < s.steps.length && s.steps[pos[i]] < next) next = s.steps[pos[i]];
+    });
+    if (next === Infinity) break;
+    x.push(next);
+    series.forEach((s, i) => {
+      while (pos[i] < s.steps.length && s.steps[pos[i]] === next) pos[i]++;
+    });
+  }
+  const ys = series.map((s) => {
+    const y = new Array<number | null>(x.length).fill(null);
+    let j = 0;
+    for (let i = 0; i < s.steps.length; i++) {
+      while (x[j] < s.steps[i]) j++;
+      y[j] = s.values[i];
+    }
+    return y;
+  });
+  return { x, ys };
+}
+
+/** Log scales cannot place 0 or negative values: they become gaps. */
+export function positiveOnly(values: readonly (number | null)[]): (number | null)[] {
+  return values.map((v) => (v !== null && v > 0 ? v : null));
+}

@@ -1,0 +1,238 @@
+/**
+ * Datasets: the list, a look at a file before importing it (shape, columns, first rows), the
+ * running import (progress from `datasets.importProgress` events, cancel), and per dataset its
+ * versions, rows as the user and as the model sees them, and length statistics.
+ *
+ * The import id is chosen here, so the cancel button works before the import call returns, and
+ * progress events that arrive before the call's answer are matched to it.
+ */
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef } from 'vue';
+import type {
+  CallArgs,
+  DatasetDetail,
+  DatasetStats,
+  DatasetSummary,
+  ImportProgressEvent,
+  ImportResult,
+  InspectResult,
+  PreviewResult,
+} from '../../../shared/contract';
+import { api } from '../api';
+import { onReconnected } from './connection';
+
+export type InspectRequest = CallArgs<'datasets.inspect'>;
+export type ImportRequest = Omit<CallArgs<'datasets.import'>, 'importId'>;
+export type PreviewRequest = CallArgs<'datasets.preview'>;
+export type StatsRequest = CallArgs<'datasets.stats'>;
+
+export interface RunningImport {
+  importId: string;
+  path: string;
+  startedAt: number;
+  progress: ImportProgressEvent | null;
+  cancelling: boolean;
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+function newImportId(): string {
+  return typeof crypto !== 'undefined' && 'randomUUID' in crypto ? crypto.randomUUID() : `imp-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}
+
+export const useDatasetsStore = defineStore('datasets', () => {
+  const datasets = shallowRef<DatasetSummary[]>([]);
+  const loaded = ref(false);
+  const loading = ref(false);
+  const error = ref<string | null>(null);
+
+  const details = shallowRef<Record<number, DatasetDetail>>({});
+  const detailErrors = ref<Record<number, string>>({});
+
+  const inspection = shallowRef<InspectResult | null>(null);
+  const inspecting = ref(false);
+  const inspectError = ref<string | null>(null);
+
+  const running = ref<RunningImport | null>(null);
+  const lastImport = shallowRef<ImportResult | null>(null);
+  const importError = ref<string | null>(null);
+  const cancelled = ref(false);
+
+  const deleting = ref<number | null>(null);
+  const deleteError = ref<{ id: number; message: string } | null>(null);
+
+  let pendingList: Promise<void> | null = null;
+  function load(): Promise<void> {
+    pendingList ??= (async () => {
+      loading.value = true;
+      try {
+        datasets.value = await api.call('datasets.list', {});
+        error.value = null;
+        loaded.value = true;
+      } catch (err) {
+        error.value = message(err);
+      } finally {
+        loading.value = false;
+        pendingList = null;
+      }
+    })();
+    return pendingList;
+  }
+
+  async function get(id: number): Promise<DatasetDetail | null> {
+    try {
+      const d = await api.call('datasets.get', { id });
+      details.value = { ...details.value, [id]: d };
+      const { [id]: _gone, ...rest } = detailErrors.value;
+      detailErrors.value = rest;
+      return d;
+    } catch (err) {
+      detailErrors.value = { ...detailErrors.value, [id]: message(err) };
+      return null;
+    }
+  }
+
+  async function inspect(req: InspectRequest): Promise<InspectResult | null> {
+    inspecting.value = true;
+    inspectError.value = null;
+    try {
+      inspection.value = await api.call('datasets.inspect', req);
+      return inspection.value;
+    } catch (err) {
+      inspection.value = null;
+      inspectError.value = message(err);
+      return null;
+    } finally {
+      inspecting.value = false;
+    }
+  }
+
+  function clearInspection(): void {
+    inspection.value = null;
+    inspectError.value = null;
+  }
+
+  /** Progress events can overtake the call: keep the latest per import id. */
+  const latestProgress = new Map<string, ImportProgressEvent>();
+  api.on('datasets.importProgress', (e) => {
+    latestProgress.set(e.importId, e);
+    if (running.value?.importId === e.importId) running.value = { ...running.value, progress: e };
+  });
+
+  async function startImport(req: ImportRequest): Promise<ImportResult | null> {
+    if (running.value) return null;
+    const importId = newImportId();
+    running.value = { importId, path: req.path, startedAt: Date.now(), progress: latestProgress.get(importId) ?? null, cancelling: false };
+    importError.value = null;
+    cancelled.value = false;
+    lastImport.value = null;
+    try {
+      const result = await api.call('datasets.import', { ...req, importId });
+      lastImport.value = result;
+      void load();
+      return result;
+    } catch (err) {
+      const msg = message(err);
+      if (running.value?.cancelling || /cancelled/.test(msg)) cancelled.value = true;
+      else importError.value = msg;
+      return null;
+    } finally {
+      latestProgress.delete(importId);
+      running.value = null;
+    }
+  }
+
+  async function cancelImport(): Promise<void> {
+    const r = running.value;
+    if (!r || r.cancelling) return;
+    running.value = { ...r, cancelling: true };
+    try {
+      await api.call('datasets.cancelImport', { importId: r.importId });
+    } catch (err) {
+      importError.value = message(err);
+    }
+  }
+
+  function dismissImport(): void {
+    lastImport.value = null;
+    importError.value = null;
+    cancelled.value = false;
+  }
+
+  function preview(req: PreviewRequest): Promise<PreviewResult> {
+    return api.call('datasets.preview', req);
+  }
+
+  function stats(req: StatsRequest): Promise<DatasetStats> {
+    return api.call('datasets.stats', req);
+  }
+
+  async function split(id: number, evalFraction: number, seed: number): Promise<void> {
+    await api.call('datasets.split', { id, evalFraction, seed });
+    await Promise.all([get(id), load()]);
+  }
+
+  async function remove(id: number): Promise<boolean> {
+    deleting.value = id;
+    deleteError.value = null;
+    try {
+      await api.call('datasets.delete', { id });
+      datasets.value = datasets.value.filter((d) => d.id !== id);
+      const { [id]: _gone, ...rest } = details.value;
+      details.value = rest;
+      return true;
+    } catch (err) {
+      deleteError.value = { id, message: message(err) };
+      return false;
+    } finally {
+      deleting.value = null;
+    }
+  }
+
+  /** The desktop shell's native folder picker (a folder of dataset files); null when cancelled. */
+  const canPickNatively = api.kind === 'desktop';
+  async function pickFolder(): Promise<string | null> {
+    const { path } = await api.call('dialog.pickFolder', { title: 'Choose a folder of dataset files' });
+    return path;
+  }
+
+  const byId = computed(() => new Map(datasets.value.map((d) => [d.id, d])));
+
+  api.on('datasets.changed', ({ id }) => {
+    void load();
+    if (id !== null && details.value[id]) void get(id);
+  });
+  onReconnected(() => void load());
+
+  return {
+    datasets,
+    loaded,
+    loading,
+    error,
+    details,
+    detailErrors,
+    inspection,
+    inspecting,
+    inspectError,
+    running,
+    lastImport,
+    importError,
+    cancelled,
+    deleting,
+    deleteError,
+    canPickNatively,
+    byId,
+    load,
+    get,
+    inspect,
+    clearInspection,
+    startImport,
+    cancelImport,
+    dismissImport,
+    preview,
+    stats,
+    split,
+    remove,
+    pickFolder,
+  };
+});

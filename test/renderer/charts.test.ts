@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { alignSeries, positiveOnly } from '../../src/renderer/src/components/charts/chart-data';
+import { emaSmooth } from '../../src/renderer/src/components/charts/smoothing';
+
+describe('EMA smoothing', () => {
+  it('is the identity at weight 0 and debiased at the start', () => {
+    expect(emaSmooth([3, 1, 2], 0)).toEqual([3, 1, 2]);
+    // Debiased: a constant stays constant from the first point (no pull towards 0).
+    expect(emaSmooth([5, 5, 5, 5], 0.9).map((v) => Number(v!.toFixed(10)))).toEqual([5, 5, 5, 5]);
+  });
+
+  it('matches TensorBoard’s formula and skips gaps', () => {
+    const w = 0.6;
+    const out = emaSmooth([1, null, 3, Number.NaN, 2], w);
+    const s1 = (1 - w) * 1;
+    const s2 = w * s1 + (1 - w) * 3;
+    const s3 = w * s2 + (1 - w) * 2;
+    expect(out[0]).toBeCloseTo(s1 / (1 - w), 12);
+    expect(out[1]).toBeNull();
+    expect(out[2]).toBeCloseTo(s2 / (1 - w ** 2), 12);
+    expect(out[3]).toBeNull();
+    expect(out[4]).toBeCloseTo(s3 / (1 - w ** 3), 12);
+  });
+
+  it('smooths 100k points in well under a frame budget', () => {
+    const values = Array.from({ length: 100_000 }, (_, i) => Math.sin(i) + 2);
+    const t0 = performance.now();
+    emaSmooth(values, 0.95);
+    expect(performance.now() - t0).toBeLessThan(50);
+  });
+});
+
+describe('aligning series on one x axis', () => {
+  it('merges different steps with nulls where a series has no point', () => {
+    const a = { steps: [1, 2, 3, 4], values: [4, 3, 2, 1] };
+    const b = { steps: [2, 4, 6], values: [9, 8, 7] };
+    expect(alignSeries([a, b])).toEqual({
+      x: [1, 2, 3, 4, 6],
+      ys: [
+        [4, 3, 2, 1, null],
+        [null, 9, null, 8, 7],
+      ],
+    });
+    expect(alignSeries([a]).x).toEqual([1, 2, 3, 4]);
+    expect(alignSeries([])).toEqual({ x: [], ys: [] });
+  });
+
+  it('drops non-positive values for log scales', () => {
+    expect(positiveOnly([0, 1, -2, null, 3])).toEqual([null, 1, null, null, 3]);
+  });
+});
