@@ -8,13 +8,17 @@
  * q, k, v, o with PEFT's init (A Kaiming-uniform, B zero), fixed random tokens.
  *
  * Run alone:  npx tsx bench/lora_step.ts [--quick] [--backend native|cpu|wasm] [--ops composite|native]
- *             [--steps N] [--profile]
+ *             [--no-fused-lora] [--steps N] [--profile]
+ * With --ops native the LoRA projections use nativeOps.loraLinear (one fused op) unless
+ * --no-fused-lora.
  */
+import { PerformanceObserver } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import type { Tensor, Variable } from '@tensorflow/tfjs';
 import { additiveAttentionMask } from '../src/main/ml/ops/mask';
 import { compositeOps } from '../src/main/ml/ops/composite';
 import type { Ops } from '../src/main/ml/ops/types';
+import type { LoraLinearOp } from '../src/main/ml/native/ops';
 
 export interface LoraStepShape {
   hidden: number;
@@ -60,6 +64,8 @@ export interface LoraStepResult {
   profile?: { name: string; calls: number; ms: number; cpuMs: number }[];
   /** Wall time outside tfjs kernels (fused ops, tfjs bookkeeping, JS glue), when profiled (ms). */
   profileOtherMs?: number;
+  /** Garbage-collector pauses during the timed steps, when profiled (ms). */
+  profileGcMs?: number;
 }
 
 interface LoraPair {
@@ -121,12 +127,14 @@ function loraVariables(m: Model): Variable[] {
 }
 
 /** Mean token cross-entropy of next-token prediction. ids [B, T], targets [B·T] int32, weights [B·T]. */
-function loss(ops: Ops, m: Model, s: LoraStepShape, ids: Tensor, targets: Tensor, weights: Tensor, cos: Tensor, sin: Tensor, mask: Tensor): tf.Scalar {
+function loss(ops: Ops & Partial<LoraLinearOp>, m: Model, s: LoraStepShape, ids: Tensor, targets: Tensor, weights: Tensor, cos: Tensor, sin: Tensor, mask: Tensor): tf.Scalar {
   const hd = s.hidden / s.heads;
   const scale = s.alpha / s.rank;
   const { batch: B, seq: T } = s;
   const lora = (x: Tensor, wt: Tensor, p: LoraPair) =>
-    tf.add(ops.linear(x, wt), tf.mul(ops.linear(ops.linear(x, p.a), p.b), scale)); // [..., out]
+    ops.loraLinear
+      ? ops.loraLinear(x, wt, null, p.a, p.b, scale) // one fused op (src/main/ml/native/ops.ts)
+      : tf.add(ops.linear(x, wt), tf.mul(ops.linear(ops.linear(x, p.a), p.b), scale)); // [..., out], as lora/layer.ts
   const heads = (t: Tensor, n: number) => t.reshape([B, T, n, hd]).transpose([0, 2, 1, 3]); // [B, n, T, hd]
 
   let h = tf.gather(m.embed, ids); // [B, T, D]
@@ -268,7 +276,7 @@ function profile(backend: string, addon: Record<string, unknown> | null): { read
 export async function runLoraStep(
   backend: string,
   shape: LoraStepShape,
-  options: { ops?: Ops; steps?: number; warmup?: number; profile?: boolean; seed?: number; addon?: Record<string, unknown> | null } = {},
+  options: { ops?: Ops & Partial<LoraLinearOp>; steps?: number; warmup?: number; profile?: boolean; seed?: number; addon?: Record<string, unknown> | null } = {},
 ): Promise<LoraStepResult> {
   const ops = options.ops ?? compositeOps;
   const steps = options.steps ?? 2;
@@ -298,12 +306,20 @@ export async function runLoraStep(
 
   for (let i = 0; i < warmup; i++) step();
   const prof = options.profile ? profile(backend, options.addon ?? null) : null;
+  let gcMs = 0;
+  const gcObserver = options.profile ? new PerformanceObserver((list) => list.getEntries().forEach((e) => (gcMs += e.duration))) : null;
+  gcObserver?.observe({ entryTypes: ['gc'] });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < steps; i++) step();
+  for (let i = 0; i < steps; i++) {
+    step();
+    // Lets queued garbage-collection entries reach the observer (they wait for the event loop).
+    if (gcObserver) await new Promise((resolve) => setImmediate(resolve));
+  }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   prof?.restore();
+  gcObserver?.disconnect();
 
   tf.dispose([ids, targets, weights, cos, sin, mask, model.embed, model.finalNorm, ...vars]);
   for (const l of model.layers) tf.dispose([l.inputNorm, l.postNorm, l.q, l.k, l.v, l.o, l.gate, l.up, l.down]);
@@ -327,6 +343,7 @@ export async function runLoraStep(
     const rows = [...prof.read().entries()].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.cpuMs - a.cpuMs);
     result.profile = rows;
     result.profileOtherMs = seconds * 1000 - rows.filter((r) => r.name.startsWith('kernel ')).reduce((a, r) => a + r.ms, 0);
+    result.profileGcMs = gcMs;
   }
   return result;
 }
@@ -346,7 +363,11 @@ async function main(argv: string[]): Promise<void> {
     if (!r.ok) throw new Error(r.reason);
     const load = (await import('../src/main/ml/native/addon')).loadAddon();
     if (load.ok) addon = load.addon as unknown as Record<string, unknown>;
-    if (opsName === 'native') ops = (await import('../src/main/ml/native/ops')).nativeOps;
+    if (opsName === 'native') {
+      const { nativeOps } = await import('../src/main/ml/native/ops');
+      // --no-fused-lora: LoRA as lora/layer.ts writes it (three linears, a mul and an add).
+      ops = argv.includes('--no-fused-lora') ? { ...nativeOps, loraLinear: undefined } as Ops : nativeOps;
+    }
   }
   if (backend === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
@@ -363,6 +384,7 @@ async function main(argv: string[]): Promise<void> {
     console.error(`${'name'.padEnd(30)} ${'calls'.padStart(6)} ${'wall ms'.padStart(9)} ${'cpu ms'.padStart(9)}  (per step)`);
     for (const r of res.profile.slice(0, 45)) console.error(`${r.name.padEnd(30)} ${String(r.calls / res.steps).padStart(6)} ${per(r.ms)} ${per(r.cpuMs)}`);
     console.error(`${'(wall outside tfjs kernels)'.padEnd(37)} ${per(res.profileOtherMs ?? 0)}`);
+    console.error(`${'(garbage collection pauses)'.padEnd(37)} ${per(res.profileGcMs ?? 0)}`);
     delete res.profile;
   }
   console.log(JSON.stringify(res));

@@ -451,6 +451,56 @@ Napi::Value CrossEntropyGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Optional float32 array argument: null/undefined gives {nullptr, 0}.
+ArrayView<float> optional_floats(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info[i].IsNull() || info[i].IsUndefined()) return {nullptr, 0};
+  return array_arg<float>(info, i, name);
+}
+
+// loraLinear(x, xl | null, w, bias | null, a, b, n, in, out, r, scale, y, h)
+Napi::Value LoraLinear(const Napi::CallbackInfo& info) {
+  auto x = array_arg<float>(info, 0, "x");
+  auto xl = optional_floats(info, 1, "xl");
+  auto w = array_arg<float>(info, 2, "w");
+  auto bias = optional_floats(info, 3, "bias");
+  auto a = array_arg<float>(info, 4, "a");
+  auto b = array_arg<float>(info, 5, "b");
+  int64_t n = int_arg(info, 6, "n"), in = int_arg(info, 7, "in"), out = int_arg(info, 8, "out"), r = int_arg(info, 9, "r");
+  float scale = static_cast<float>(num_arg(info, 10, "scale"));
+  auto y = array_arg<float>(info, 11, "y");
+  auto h = array_arg<float>(info, 12, "h");
+  need(info, x.length == n * in && (!xl.data || xl.length == n * in) && w.length == out * in &&
+                 (!bias.data || bias.length == out) && a.length == r * in && b.length == out * r && y.length == n * out &&
+                 h.length == n * r, "loraLinear: sizes do not match x [N, in], W [out, in], A [r, in], B [out, r]");
+  lora::lora_linear_fwd(x.data, xl.data, w.data, bias.data, a.data, b.data, n, in, out, r, scale, y.data, h.data);
+  return info.Env().Undefined();
+}
+
+// loraLinearGrad(dy, x, xl | null, w, a, b, h, n, in, out, r, scale, dx, dxl | null, da, db)
+Napi::Value LoraLinearGrad(const Napi::CallbackInfo& info) {
+  auto dy = array_arg<float>(info, 0, "dy");
+  auto x = array_arg<float>(info, 1, "x");
+  auto xl = optional_floats(info, 2, "xl");
+  auto w = array_arg<float>(info, 3, "w");
+  auto a = array_arg<float>(info, 4, "a");
+  auto b = array_arg<float>(info, 5, "b");
+  auto h = array_arg<float>(info, 6, "h");
+  int64_t n = int_arg(info, 7, "n"), in = int_arg(info, 8, "in"), out = int_arg(info, 9, "out"), r = int_arg(info, 10, "r");
+  float scale = static_cast<float>(num_arg(info, 11, "scale"));
+  auto dx = array_arg<float>(info, 12, "dx");
+  auto dxl = optional_floats(info, 13, "dxl");
+  auto da = array_arg<float>(info, 14, "da");
+  auto db = array_arg<float>(info, 15, "db");
+  need(info, dy.length == n * out && x.length == n * in && w.length == out * in && a.length == r * in &&
+                 b.length == out * r && h.length == n * r && dx.length == n * in && da.length == r * in && db.length == out * r,
+       "loraLinearGrad: sizes do not match");
+  need(info, (xl.data == nullptr) == (dxl.data == nullptr) && (!xl.data || (xl.length == n * in && dxl.length == n * in)),
+       "loraLinearGrad: xl and dxl go together, both [N, in]");
+  lora::lora_linear_bwd(dy.data, x.data, xl.data, w.data, a.data, b.data, h.data, n, in, out, r, scale, dx.data, dxl.data,
+                        da.data, db.data);
+  return info.Env().Undefined();
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   lora::pool_set_threads(static_cast<int>(int_arg(info, 0, "threads")));
   lora::gemm_sync_threads();
@@ -492,6 +542,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gelu", Napi::Function::New(env, Gelu));
   exports.Set("geluGrad", Napi::Function::New(env, GeluGrad));
   exports.Set("crossEntropy", Napi::Function::New(env, CrossEntropy));
+  exports.Set("loraLinear", Napi::Function::New(env, LoraLinear));
+  exports.Set("loraLinearGrad", Napi::Function::New(env, LoraLinearGrad));
   exports.Set("crossEntropyGrad", Napi::Function::New(env, CrossEntropyGrad));
   Napi::Array unary_ops = Napi::Array::New(env), binary_ops = Napi::Array::New(env), compare_ops = Napi::Array::New(env);
   for (uint32_t i = 0; i < lora::kUnaryCount; ++i) unary_ops.Set(i, lora::kUnaryNames[i]);

@@ -7,6 +7,7 @@
 #include <cblas.h>
 #endif
 
+#if !defined(LORA_BLAS_ACCELERATE)
 // OpenBLAS's own controls, declared weak so that a build against another
 // CBLAS still links; the addon checks the pointers before calling them.
 extern "C" {
@@ -15,3 +16,4 @@ int openblas_get_num_threads(void) __attribute__((weak));
 char* openblas_get_config(void) __attribute__((weak));
 char* openblas_get_corename(void) __attribute__((weak));
 }
+#endif

@@ -372,3 +372,54 @@ void xent_bwd(float dy, const float* logits, const int32_t* targets, const float
 }
 
 }  // namespace lora
+
+// ------------------------------------------------------------ LoRA linear
+
+namespace lora {
+namespace {
+// C = alpha op(A) op(B) + beta C for one product, split over the pool by gemm().
+void mm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, const float* b, float beta,
+        float* c) {
+  GemmArgs g;
+  g.a = a;
+  g.b = b;
+  g.c = c;
+  g.batch = 1;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.transA = ta;
+  g.transB = tb;
+  g.aStride = 0;
+  g.bStride = 0;
+  g.alpha = alpha;
+  g.beta = beta;
+  gemm(g);
+}
+}  // namespace
+
+void lora_linear_fwd(const float* x, const float* xl, const float* w, const float* bias, const float* a,
+                     const float* b, int64_t n, int64_t in, int64_t out, int64_t r, float scale, float* y, float* h) {
+  if (bias) {
+    parallel_for(n, row_grain(out), [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) std::copy(bias, bias + out, y + i * out);
+    });
+  }
+  mm(false, true, n, out, in, 1.0f, x, w, bias ? 1.0f : 0.0f, y);     // y (+)= x W^T
+  mm(false, true, n, r, in, 1.0f, xl ? xl : x, a, 0.0f, h);           // h = xl A^T
+  mm(false, true, n, out, r, scale, h, b, 1.0f, y);                   // y += s h B^T
+}
+
+void lora_linear_bwd(const float* dy, const float* x, const float* xl, const float* w, const float* a, const float* b,
+                     const float* h, int64_t n, int64_t in, int64_t out, int64_t r, float scale, float* dx, float* dxl,
+                     float* da, float* db) {
+  std::vector<float> g(n * r);
+  mm(false, false, n, r, out, scale, dy, b, 0.0f, g.data());          // g = s dy B         [N, r]
+  mm(false, false, n, in, out, 1.0f, dy, w, 0.0f, dx);                // dx = dy W          [N, in]
+  if (xl) mm(false, false, n, in, r, 1.0f, g.data(), a, 0.0f, dxl);   // dxl = g A
+  else mm(false, false, n, in, r, 1.0f, g.data(), a, 1.0f, dx);       // dx += g A
+  mm(true, false, r, in, n, 1.0f, g.data(), xl ? xl : x, 0.0f, da);   // dA = g^T xl        [r, in]
+  mm(true, false, out, r, n, scale, dy, h, 0.0f, db);                 // dB = s dy^T h      [out, r]
+}
+
+}  // namespace lora

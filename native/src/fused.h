@@ -52,3 +52,20 @@ void xent_bwd(float dy, const float* logits, const int32_t* targets, const float
               int64_t v, float* dlogits);
 
 }  // namespace lora
+
+namespace lora {
+
+// LoRA linear: y = x W^T (+ bias) + scale (xl A^T) B^T, with xl the LoRA
+// branch's input (x after dropout; x itself when null). x [N, in], W [out, in],
+// bias [out] or null, A [r, in], B [out, r]; y [N, out], h = xl A^T [N, r]
+// saved for the backward.
+void lora_linear_fwd(const float* x, const float* xl, const float* w, const float* bias, const float* a,
+                     const float* b, int64_t n, int64_t in, int64_t out, int64_t r, float scale, float* y, float* h);
+// dx = dy W (+ g A when xl is x), dxl = g A (when xl is separate, else null),
+// dA = g^T xl, dB = scale dy^T h, with g = scale dy B [N, r]. W gets no
+// gradient: it is the frozen base weight.
+void lora_linear_bwd(const float* dy, const float* x, const float* xl, const float* w, const float* a, const float* b,
+                     const float* h, int64_t n, int64_t in, int64_t out, int64_t r, float scale, float* dx, float* dxl,
+                     float* da, float* db);
+
+}  // namespace lora

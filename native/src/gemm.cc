@@ -66,7 +66,12 @@ void gemm_set_mode(const std::string& mode) {
 std::string gemm_mode() { return g_pool_mode ? "pool" : "blas"; }
 
 void gemm_sync_threads() {
+#if defined(LORA_BLAS_ACCELERATE)
+  // Accelerate sizes its own threading; "pool" mode relies on BLAS calls from
+  // pool tasks staying on their thread, which Accelerate does for small GEMMs.
+#else
   if (openblas_set_num_threads) openblas_set_num_threads(g_pool_mode ? 1 : pool_threads());
+#endif
 }
 
 std::string blas_info() {

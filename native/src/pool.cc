@@ -28,6 +28,7 @@ class Pool {
   int threads() const { return threads_; }
 
   void resize(int threads) {
+    std::lock_guard<std::mutex> busy(busy_);
     if (threads == threads_) return;
     stop();
     start(threads);
@@ -35,7 +36,10 @@ class Pool {
 
   void run(int64_t tasks, const std::function<void(int64_t)>& fn) {
     if (tasks <= 0) return;
-    if (threads_ == 1 || tasks == 1) {
+    // One job at a time: a second caller (another JS thread, a nested call)
+    // runs its tasks itself rather than wait.
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (threads_ == 1 || tasks == 1 || !busy.owns_lock()) {
       for (int64_t t = 0; t < tasks; ++t) fn(t);
       return;
     }
@@ -107,6 +111,7 @@ class Pool {
 
   int threads_ = 1;
   std::vector<std::thread> workers_;
+  std::mutex busy_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   std::atomic<uint64_t> generation_{0};

@@ -43,6 +43,7 @@ LORA_SIMD float dot_block(const float* a, const float* b, int64_t n) {
   return acc[0];
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
@@ -75,6 +76,30 @@ LORA_SIMD float max_block(const float* x, int64_t n, bool is_max) {
   for (; i < n; ++i) m = is_max ? nan_max(m, x[i]) : nan_min(m, x[i]);
   return any_nan ? std::numeric_limits<float>::quiet_NaN() : m;
 }
+#else
+// Clang if-converts and vectorises this form by itself.
+float max_block(const float* x, int64_t n, bool is_max) {
+  const float init = is_max ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
+  float acc[16];
+  int32_t nan[16] = {0};
+  for (int j = 0; j < 16; ++j) acc[j] = init;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) {
+      float v = x[i + j];
+      acc[j] = is_max ? (v > acc[j] ? v : acc[j]) : (v < acc[j] ? v : acc[j]);
+      nan[j] |= v != v;
+    }
+  bool any_nan = false;
+  float m = init;
+  for (int j = 0; j < 16; ++j) {
+    any_nan |= nan[j] != 0;
+    m = is_max ? nan_max(m, acc[j]) : nan_min(m, acc[j]);
+  }
+  for (; i < n; ++i) m = is_max ? nan_max(m, x[i]) : nan_min(m, x[i]);
+  return any_nan ? std::numeric_limits<float>::quiet_NaN() : m;
+}
+#endif
 
 // acc[j] op= x[r * stride + j] for r < rows, j < width.
 LORA_SIMD void add_rows_into(float* acc, const float* x, int64_t rows, int64_t width, int64_t stride) {

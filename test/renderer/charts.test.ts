@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alignSeries, positiveOnly } from '../../src/renderer/src/components/charts/chart-data';
+import { alignSeries, positiveOnly, tickLabels } from '../../src/renderer/src/components/charts/chart-data';
 import { emaSmooth } from '../../src/renderer/src/components/charts/smoothing';
 
 describe('EMA smoothing', () => {
@@ -47,5 +47,14 @@ describe('aligning series on one x axis', () => {
 
   it('drops non-positive values for log scales', () => {
     expect(positiveOnly([0, 1, -2, null, 3])).toEqual([null, 1, null, null, 3]);
+  });
+});
+
+describe('axis labels', () => {
+  it('never print two ticks the same', () => {
+    expect(tickLabels([10.2715, 10.272, 10.2725])).toEqual(['10.2715', '10.2720', '10.2725']);
+    expect(tickLabels([0, 0.5, 1, 1.5])).toEqual(['0', '0.5', '1.0', '1.5']);
+    expect(tickLabels([100, 200, 300])).toEqual(['100', '200', '300']);
+    expect(tickLabels([2e-5, 4e-5, null])).toEqual(['2.0e-5', '4.0e-5', '']);
   });
 });

@@ -5,11 +5,10 @@
  *   W' = W + (s·B·A)ᵀ         (GPT-2 Conv1D weight, stored (in, out); PEFT's fan_in_fan_out)
  *
  * Every tensor of the base checkpoint is visited in order; only the adapted ones change. The delta
- * is computed with the active tfjs backend's matmul when that is a BLAS one (native addon,
- * TensorFlow), else in plain JS with Float64 sums; a non-finite result is refused (PEFT's
- * safe_merge), naming the tensor. Memory: one base tensor (as F32) plus its delta at a time.
+ * is summed in Float64 in plain JS — for r-wide factors this is several times faster than any tfjs
+ * backend's matmul here (tensor upload and download dominate) — and a non-finite result is
+ * refused (PEFT's safe_merge), naming the tensor. Memory: one base tensor (as F32) at a time.
  */
-import * as tf from '@tensorflow/tfjs';
 import { readCheckpointLayout, CheckpointReader, type CheckpointLayout } from '../ml/checkpoint';
 import { readConfigJson, type RawConfig } from '../ml/config';
 import { FLOAT_DTYPES, type DType } from '../ml/dtypes';
@@ -124,36 +123,9 @@ export function addDelta(w: Float32Array, d: NonNullable<MergeTensor['delta']>):
   return bad;
 }
 
-/** s·B·A [out, in] as F32 on the active tfjs backend. */
-export function deltaOnBackend(m: LoraModuleWeights, scale: number): Float32Array {
-  return tf.tidy(() => tf.mul(tf.matMul(tf.tensor2d(m.b, [m.outFeatures, m.r]), tf.tensor2d(m.a, [m.r, m.inFeatures])), scale).dataSync() as Float32Array);
-}
-
-/** Adds a dense delta [out, in] into `w` (transposed for Conv1D); index of the first non-finite result or -1. */
-export function addDense(w: Float32Array, delta: Float32Array, outF: number, inF: number, transposed: boolean): number {
-  let bad = -1;
-  if (!transposed) {
-    for (let i = 0; i < w.length; i++) {
-      const v = (w[i] += delta[i]);
-      if (bad < 0 && !Number.isFinite(v)) bad = i;
-    }
-    return bad;
-  }
-  for (let o = 0; o < outF; o++) {
-    for (let i = 0; i < inF; i++) {
-      const idx = i * outF + o;
-      const v = (w[idx] += delta[o * inF + i]);
-      if (bad < 0 && !Number.isFinite(v)) bad = idx;
-    }
-  }
-  return bad;
-}
-
 /** Reads base tensors and returns them merged; one open reader per shard. */
 export class MergedTensorSource {
   private readonly reader: CheckpointReader;
-  /** tfjs' JavaScript backend is slower than the plain loop; every other backend multiplies faster. */
-  private readonly useBackend = tf.getBackend() !== 'cpu';
 
   constructor(readonly plan: MergePlan) {
     this.reader = new CheckpointReader(plan.layout);
@@ -163,9 +135,8 @@ export class MergedTensorSource {
   read(t: MergeTensor): Float32Array {
     const w = this.reader.readFloat32(t.name);
     if (t.delta) {
-      const { module: m, scale, transposed } = t.delta;
-      const bad = this.useBackend ? addDense(w, deltaOnBackend(m, scale), m.outFeatures, m.inFeatures, transposed) : addDelta(w, t.delta);
-      if (bad >= 0) throw new MergeError(`merging ${m.name} into ${t.name} gives NaN or Inf (first at element ${bad}); nothing was written`);
+      const bad = addDelta(w, t.delta);
+      if (bad >= 0) throw new MergeError(`merging ${t.delta.module.name} into ${t.name} gives NaN or Inf (first at element ${bad}); nothing was written`);
     }
     return w;
   }

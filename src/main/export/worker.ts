@@ -3,8 +3,8 @@
  * here to keep the engine's thread (IPC, HTTP, the UI) responsive. Cancellation is a shared flag
  * the job polls between tensors; progress is posted at most every 100 ms.
  *
- * Merged and GGUF exports first select the engine's compute backend (forced in settings, else the
- * fastest available): it multiplies the LoRA factors and runs the logits check.
+ * A merged export first selects the engine's compute backend (forced in settings, else the
+ * fastest available) for its logits check.
  *
  * Messages to the parent: {type: 'progress', done, total, phase}, {type: 'done', result},
  * {type: 'error', kind, message}.
@@ -19,9 +19,9 @@ const port = parentPort!;
 let lastPost = 0;
 let lastPhase = '';
 
-/** Merging multiplies B·A and the logits check runs models: on the engine's backend (BLAS when it has one). */
+/** The merged export's logits check runs models: on the engine's backend, as the playground does. */
 async function prepare(): Promise<void> {
-  if (job.kind === 'peft') return;
+  if (job.kind !== 'merged' || job.request.verify === false) return;
   const { selectBackend } = await import('../ml/backends');
   await selectBackend(backend);
 }

@@ -102,6 +102,7 @@ export class RunsService {
   private queue: { runId: number; resumeFrom?: string }[] = [];
   private waiters = new Map<number, ((s: RunSummary) => void)[]>();
   private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(
     private readonly engine: Engine,
@@ -408,6 +409,7 @@ export class RunsService {
   }
 
   private onEvent(active: ActiveRun, ev: TrainerEvent, job: TrainJob): void {
+    if (this.closed) return;
     const runId = active.runId;
     const push = (rows: MetricRow[]) => {
       active.pending.push(...rows);
@@ -476,6 +478,7 @@ export class RunsService {
   }
 
   private onExit(active: ActiveRun, code: number | null, signal: string | null, detail: string): void {
+    if (this.closed) return;
     if (active.flushTimer) clearTimeout(active.flushTimer);
     if (active.killTimer) clearTimeout(active.killTimer);
     this.flush();
@@ -542,14 +545,17 @@ export class RunsService {
   private shutdown(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const a = this.active;
-    if (!a) return;
-    this.flush();
-    a.finished = true;
-    a.channel.kill('SIGTERM');
-    this.active = null;
-    if (this.engine.db.open) {
+    if (a) {
+      this.flush();
+      if (a.flushTimer) clearTimeout(a.flushTimer);
+      if (a.killTimer) clearTimeout(a.killTimer);
       this.runs.update(a.runId, { status: 'interrupted', error: 'the app closed during training; resume it to continue from the last checkpoint', trainerPid: null });
     }
+    for (const q of this.queue) this.runs.update(q.runId, { status: 'interrupted', error: 'the app closed before it started; resume it to start it' });
+    this.closed = true;
+    this.active = null;
+    this.queue = [];
+    a?.channel.kill('SIGTERM');
   }
 
   private changed(runId: number): void {

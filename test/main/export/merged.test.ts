@@ -57,7 +57,7 @@ describe('merged export', () => {
     });
   }
 
-  for (const dtype of ['f32', 'bf16'] as const) {
+  for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     it(`tiny-gpt2, ${dtype}: Conv1D weights get the transposed delta`, async () => {
       const res = await exportMerged(req(gpt2Adapter, TINY_GPT2, `gpt2-${dtype}`, dtype), noopContext);
       expect(res.verification?.passed).toBe(true);

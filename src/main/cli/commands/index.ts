@@ -7,5 +7,7 @@ import { doctor } from './doctor';
 import { generateCommand } from './generate';
 import { models } from './models';
 import { serve } from './serve';
+import { train } from './train';
+import { runs } from './runs';
 
-export const commands: Command[] = [serve, models, datasets, generateCommand, adaptersCommand, exportCommand, doctor];
+export const commands: Command[] = [serve, models, datasets, generateCommand, train, runs, adaptersCommand, exportCommand, doctor];

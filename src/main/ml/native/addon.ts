@@ -66,6 +66,16 @@ export interface NativeAddon {
   /** Returns Σ w_i·(lse_i − logits[i, t_i]); writes lse [N]. Throws RangeError for a target outside [0, V) with w_i ≠ 0. */
   crossEntropy(logits: FloatArray, targets: Int32Array, weights: FloatArray, n: number, v: number, lse: FloatArray): number;
   crossEntropyGrad(dy: number, logits: FloatArray, targets: Int32Array, weights: FloatArray, lse: FloatArray, n: number, v: number, dlogits: FloatArray): void;
+  /** y = x·Wᵀ (+ bias) + scale·(xl·Aᵀ)·Bᵀ (xl: the LoRA branch's input, null = x); writes h = xl·Aᵀ. */
+  loraLinear(
+    x: FloatArray, xl: FloatArray | null, w: FloatArray, bias: FloatArray | null, a: FloatArray, b: FloatArray,
+    n: number, inF: number, outF: number, r: number, scale: number, y: FloatArray, h: FloatArray,
+  ): void;
+  loraLinearGrad(
+    dy: FloatArray, x: FloatArray, xl: FloatArray | null, w: FloatArray, a: FloatArray, b: FloatArray, h: FloatArray,
+    n: number, inF: number, outF: number, r: number, scale: number,
+    dx: FloatArray, dxl: FloatArray | null, da: FloatArray, db: FloatArray,
+  ): void;
   readonly unaryOps: string[];
   readonly binaryOps: string[];
   readonly compareOps: string[];

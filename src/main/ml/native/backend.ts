@@ -22,8 +22,7 @@ export const NATIVE_BACKEND = 'native';
  * kernel (which may return views of its inputs) and no read (dataSync, data, arraySync) ever saw
  * its array. Those are marked `escaped` and left to the garbage collector.
  */
-const POOL_MAX_BYTES = 1 << 30;
-const POOL_MAX_PER_SIZE = 64;
+const POOL_MAX_BYTES = 2 * 2 ** 30;
 
 export class NativeBackend extends MathBackendCPU {
   private readonly pool = new Map<number, Float32Array[]>();
@@ -100,7 +99,6 @@ export class NativeBackend extends MathBackendCPU {
     if (!this.ours.has(buf) || this.escaped.has(buf) || values.byteOffset !== 0 || values.byteLength !== buf.byteLength) return;
     if (this.pooledBytes + values.byteLength > POOL_MAX_BYTES) return;
     const list = this.pool.get(values.length) ?? [];
-    if (list.length >= POOL_MAX_PER_SIZE) return;
     list.push(values);
     this.pool.set(values.length, list);
     this.pooledBytes += values.byteLength;

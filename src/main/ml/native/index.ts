@@ -3,7 +3,7 @@
  * addon (BLAS GEMM, threaded SIMD loops); everything else is tfjs's CPU backend.
  *
  *   const r = await registerNativeBackend();
- *   if (r.ok) await tf.setBackend('native'); else console.warn(r.reason);
+ *   if (r.ok) { await tf.setBackend(r.backendName); setOps(r.ops); } else console.warn(r.reason);
  *
  * The addon is optional: when it is not built (no compiler or BLAS at install) or cannot load,
  * `nativeAvailable()` says exactly why and nothing is registered.
@@ -16,10 +16,14 @@ import { elementwiseKernels } from './kernels/elementwise';
 import { matmulKernels } from './kernels/matmul';
 import { movementKernels } from './kernels/movement';
 import { reduceKernels } from './kernels/reduce';
+import { nativeOps } from './ops';
 
 export { NATIVE_BACKEND } from './backend';
+export { nativeOps } from './ops';
 
 export type NativeStatus = { ok: true } | { ok: false; reason: string };
+/** What registration gives: the tfjs backend name and the fused Ops to install with setOps(). */
+export type NativeRegistration = { ok: true; backendName: string; ops: typeof nativeOps } | { ok: false; reason: string };
 
 /** Whether the addon loads here; the reason when it does not. */
 export function nativeAvailable(): NativeStatus {
@@ -50,14 +54,15 @@ export function nativeKernelNames(): string[] {
  * Registers the `native` backend (idempotent). `priority` as in tf.registerBackend: the default 0
  * never wins tfjs's automatic choice, so callers select it with tf.setBackend('native').
  */
-export async function registerNativeBackend(options: { priority?: number } = {}): Promise<NativeStatus> {
+export async function registerNativeBackend(options: { priority?: number } = {}): Promise<NativeRegistration> {
   const load = loadAddon();
   if (!load.ok) return { ok: false, reason: load.reason };
-  if (tf.findBackendFactory(NATIVE_BACKEND)) return { ok: true };
-  const addon = load.addon;
-  for (const config of nativeKernelConfigs(addon)) tf.registerKernel(config);
-  tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(addon), options.priority ?? 0);
-  return { ok: true };
+  if (!tf.findBackendFactory(NATIVE_BACKEND)) {
+    const addon = load.addon;
+    for (const config of nativeKernelConfigs(addon)) tf.registerKernel(config);
+    tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(addon), options.priority ?? 0);
+  }
+  return { ok: true, backendName: NATIVE_BACKEND, ops: nativeOps };
 }
 
 /** Threads the addon uses (default: all cores). */

@@ -52,8 +52,57 @@ function fused(forward: Forward, ...inputs: Tensor[]): Tensor {
 }
 const last = (t: Tensor): number => t.shape[t.rank - 1] as number;
 
-export const nativeOps: Ops = {
+/**
+ * A LoRA-adapted projection in one op (not part of Ops yet): y = x·Wᵀ (+ bias) + scale·(xLora·Aᵀ)·Bᵀ,
+ * x [..., in], weight [out, in], loraA [r, in], loraB [out, r]; xLora is x after dropout (x when
+ * omitted). Gradients go to x, xLora, A and B; the frozen weight and bias get none (a custom
+ * gradient would otherwise compute the [out, in] weight gradient for nothing).
+ */
+export interface LoraLinearOp {
+  loraLinear(x: Tensor, weight: Tensor, bias: Tensor | null, loraA: Tensor, loraB: Tensor, scale: number, xLora?: Tensor): Tensor;
+}
+
+/** The composite LoRA linear, as src/main/ml/lora/layer.ts computes it: the reference for the fused one. */
+export function compositeLoraLinear(x: Tensor, weight: Tensor, bias: Tensor | null, loraA: Tensor, loraB: Tensor, scale: number, xLora?: Tensor): Tensor {
+  return tf.tidy(() => tf.add(compositeOps.linear(x, weight, bias), tf.mul(compositeOps.linear(compositeOps.linear(xLora ?? x, loraA), loraB), scale)));
+}
+
+export const nativeOps: Ops & LoraLinearOp = {
   name: 'native',
+
+  loraLinear(x, weight, bias, loraA, loraB, scale, xLora) {
+    const b = nativeBackend();
+    const [outF, inF] = weight.shape as number[];
+    const r = loraA.shape[0] as number;
+    const fits =
+      weight.rank === 2 && last(x) === inF && loraA.rank === 2 && loraA.shape[1] === inF && loraB.rank === 2 &&
+      loraB.shape[0] === outF && loraB.shape[1] === r && (!bias || bias.size === outF) && (!xLora || tf.util.arraysEqual(xLora.shape, x.shape));
+    if (!b || !fits || x.size === 0 || r === 0) return compositeLoraLinear(x, weight, bias, loraA, loraB, scale, xLora);
+    const N = x.size / inF;
+    const outShape = [...x.shape.slice(0, -1), outF];
+    const inputs = xLora ? [x, xLora, loraA, loraB] : [x, loraA, loraB];
+    return fused((ins, save) => {
+      const [xi, xl, ai, bi] = xLora ? ins : [ins[0], null, ins[1], ins[2]];
+      const y = b.alloc(N * outF);
+      const h = b.alloc(N * r);
+      b.addon.loraLinear(floats(b, xi), xl ? floats(b, xl) : null, floats(b, weight), bias ? floats(b, bias) : null, floats(b, ai), floats(b, bi), N, inF, outF, r, scale, y, h);
+      save([xi, ...(xl ? [xl] : []), ai, bi, weight, wrap(h, [N, r])]);
+      return {
+        value: wrap(y, outShape),
+        gradFunc: (dy: Tensor, saved: Tensor[]) => {
+          const [xs, xls, as, bs, ws, hs] = xl ? saved : [saved[0], null, saved[1], saved[2], saved[3], saved[4]];
+          const dx = b.alloc(N * inF);
+          const dxl = xls ? b.alloc(N * inF) : null;
+          const da = b.alloc(r * inF);
+          const db = b.alloc(outF * r);
+          b.addon.loraLinearGrad(floats(b, dy), floats(b, xs), xls ? floats(b, xls) : null, floats(b, ws), floats(b, as), floats(b, bs), floats(b, hs), N, inF, outF, r, scale, dx, dxl, da, db);
+          const grads = [wrap(dx, xs.shape), wrap(da, as.shape), wrap(db, bs.shape)];
+          if (xls && dxl) grads.splice(1, 0, wrap(dxl, xls.shape));
+          return grads;
+        },
+      };
+    }, ...inputs);
+  },
 
   linear: compositeOps.linear,
 

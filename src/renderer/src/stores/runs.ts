@@ -10,6 +10,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type {
+  AdapterDetail,
   AdapterSummary,
   CallArgs,
   RunAnnotation,
@@ -290,6 +291,11 @@ export const useRunsStore = defineStore('runs', () => {
     return api.call('adapters.list', { baseModelId: modelId });
   }
 
+  /** An adapter's details: its adapter_config.json names exactly which modules it adapts. */
+  function adapterDetail(id: number): Promise<AdapterDetail> {
+    return api.call('adapters.get', { id });
+  }
+
   /**
    * Puts a checkpoint's adapter into the adapter library (where the export buttons are), named
    * after the run and step.
@@ -344,6 +350,7 @@ export const useRunsStore = defineStore('runs', () => {
     savePreset,
     deletePreset,
     adaptersFor,
+    adapterDetail,
     checkpointToLibrary,
     metricsOf,
   };

@@ -24,9 +24,9 @@ function randomizeB(adapter: LoraAdapter, rng: Rng, std = 0.5): void {
   for (const l of adapter.layers) l.loraB.assign(tf.tensor(rng.fillNormal(new Float32Array(l.loraB.size), 0, std), l.loraB.shape));
 }
 
-function lossFn(model: CausalLM) {
+function lossFn(model: CausalLM, ids = IDS) {
   const batch = makeBatch(
-    IDS.map((ids) => ({ ids, trainMask: ids.map((_, i) => (i >= 3 ? 1 : 0)) })),
+    ids.map((ids) => ({ ids, trainMask: ids.map((_, i) => (i >= 3 ? 1 : 0)) })),
     0,
     true,
   );
@@ -41,13 +41,13 @@ describe.each([
     const model = load(dir);
     const adapter = LoraAdapter.attach(model, spec({ targets, r: 2, alpha: 4 }), Rng.fromSeed(1));
     randomizeB(adapter, Rng.fromSeed(2));
-    const { f } = lossFn(model);
+    const { f } = lossFn(model, [IDS[0].slice(0, 6)]);
     const all = adapter.variables();
     const vars = [all[0], all[1], all[all.length - 2], all[all.length - 1]]; // A, B of the first and last module
     const { value, grads } = tf.variableGrads(f, vars);
     value.dispose();
     const rng = Rng.fromSeed(3);
-    const h = 1e-2;
+    const h = 2e-3; // GPT-2 fixture LayerNorms over 2 features: curvature is high, so a small step
     let checked = 0;
     for (const v of vars) {
       const g = grads[v.name].dataSync();
@@ -73,7 +73,7 @@ describe.each([
     tf.dispose(Object.values(grads));
     adapter.detach();
     model.dispose();
-  });
+  }, 180_000);
 
   it('base weights are frozen: only lora_A and lora_B are variables and receive gradients', () => {
     const model = load(dir);

@@ -8,8 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { setNativeThreads } from '../../../../src/main/ml/native/index';
 import { nativeOps } from '../../../../src/main/ml/native/ops';
-import { compareBackends, compareWithGrads, input, native, randoms, setupNative, size } from './helpers';
+import { compareBackends, compareWithGrads, input, native, randoms, runOn, setupNative, size } from './helpers';
 
 /** A causal additive mask [mb, 1, T, Tk] with `past` earlier keys, some keys padded out per batch. */
 function causalMask(mb: number, T: number, Tk: number, padFirst: number[] = []): { shape: number[]; values: Float32Array } {
@@ -30,7 +31,7 @@ describe.skipIf(!native.ok)('native fused ops vs composite', () => {
   beforeAll(setupNative);
 
   it('rmsNorm: odd widths, batch dims, gradients for x and weight', async () => {
-    for (const shape of [[2, 5, 24], [7, 33], [1, 1, 3], [300, 577]]) {
+    for (const shape of [[2, 5, 24], [7, 33], [1, 1, 3], [70, 577]]) {
       const d = shape[shape.length - 1];
       await compareWithGrads((x, w) => nativeOps.rmsNorm(x, w, 1e-5), [input(shape, 1, -2, 2), input([d], 2, 0.5, 1.5)], `rmsNorm [${shape}]`);
     }
@@ -77,6 +78,24 @@ describe.skipIf(!native.ok)('native fused ops vs composite', () => {
           `attention ${JSON.stringify(c)}`,
         );
       });
+    }
+  });
+
+  it('loraLinear: with and without bias and dropout input, gradients for x, xLora, A and B', async () => {
+    for (const [lead, inF, outF, r] of [[[2, 5], 24, 17, 4], [[33], 64, 192, 8], [[1], 3, 2, 1]] as [number[], number, number, number][]) {
+      const w = input([outF, inF], 60);
+      const bias = input([outF], 61);
+      const W = () => tf.tensor(w.values, w.shape);
+      await compareWithGrads(
+        (x, a, b) => nativeOps.loraLinear(x, W(), tf.tensor(bias.values, bias.shape), a, b, 2),
+        [input([...lead, inF], 62), input([r, inF], 63), input([outF, r], 64)],
+        `loraLinear [${lead}, ${inF}] → ${outF}, r ${r}`,
+      );
+      await compareWithGrads(
+        (x, xl, a, b) => nativeOps.loraLinear(x, W(), null, a, b, 0.5, xl),
+        [input([...lead, inF], 65), input([...lead, inF], 66), input([r, inF], 67), input([outF, r], 68)],
+        `loraLinear with a dropout input [${lead}, ${inF}] → ${outF}, r ${r}`,
+      );
     }
   });
 
@@ -131,6 +150,28 @@ describe.skipIf(!native.ok)('native fused ops vs composite', () => {
   it('zero-size inputs fall back to the composite', async () => {
     await compareBackends(() => nativeOps.rmsNorm(tf.zeros([0, 4]), tf.ones([4]), 1e-5), 'rmsNorm empty');
     await compareBackends(() => nativeOps.swiglu(tf.zeros([0, 4]), tf.zeros([0, 4])), 'swiglu empty');
+  });
+
+  it('gives the same bits with 1 and 2 threads, forward and backward', async () => {
+    const mask = causalMask(2, 33, 33);
+    const run = () =>
+      runOn('native', () => {
+        const [x, w, q, k, v] = [input([2, 33, 64], 50), input([64], 51), input([2, 6, 33, 16], 52), input([2, 2, 33, 16], 53), input([2, 2, 33, 16], 54)].map((i) =>
+          tf.tensor(i.values, i.shape),
+        );
+        const m = tf.tensor(mask.values, mask.shape);
+        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor, e: tf.Tensor) =>
+          tf.add(tf.sum(tf.square(nativeOps.rmsNorm(a, b, 1e-5))), tf.sum(tf.square(nativeOps.attention(c, d, e, m, 0.25))));
+        return [f(x, w, q, k, v), ...tf.grads(f)([x, w, q, k, v])];
+      });
+    const two = await run();
+    setNativeThreads(1);
+    try {
+      const one = await run();
+      one.forEach((o, i) => expect(Buffer.from(o.values.buffer, o.values.byteOffset, o.values.byteLength).equals(Buffer.from(two[i].values.buffer, two[i].values.byteOffset, two[i].values.byteLength))).toBe(true));
+    } finally {
+      setNativeThreads(0);
+    }
   });
 
   it('keeps no tensors across forward and backward (tf.memory)', async () => {
@@ -204,6 +245,9 @@ describe.skipIf(!native.ok)('native fused ops: finite differences', () => {
       'attention',
     );
     await checkFiniteDifferences((g, u) => nativeOps.swiglu(g, u), [input([2, 7], 41, -3, 3), input([2, 7], 42)], 'swiglu');
+    const w = tf.tensor(randoms(5 * 6, 45), [5, 6]);
+    await checkFiniteDifferences((x, xl, a, b) => nativeOps.loraLinear(x, w, null, a, b, 1.5, xl), [input([3, 6], 46), input([3, 6], 47), input([2, 6], 48), input([5, 2], 49)], 'loraLinear');
+    w.dispose();
     await checkFiniteDifferences((x) => nativeOps.gelu(x), [input([2, 7], 43, -3, 3)], 'gelu');
     const targets = tf.tensor([3, 0, 5], [3], 'int32');
     const weights = tf.tensor([1, 0.5, 2]);

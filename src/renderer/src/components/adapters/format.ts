@@ -45,6 +45,12 @@ export function splitModule(path: string): { layer: number | null; name: string 
   return { layer: null, name: path.replace(/^base_model\.model\./, '') };
 }
 
+/** An energy share with one decimal, so 99.6 % does not read as 100 %: 0.9961 → "99.6 %", 1 → "100 %". */
+export function formatEnergy(f: number): string {
+  if (!Number.isFinite(f)) return '—';
+  return f >= 0.99995 ? '100 %' : `${(f * 100).toFixed(1)} %`;
+}
+
 /** Share of ‖ΔW‖² a module keeps when cut to rank k (1 when k ≥ its rank). */
 export function energyAt(m: Pick<ModuleSpectrumInfo, 'energy'>, k: number): number {
   if (k <= 0 || m.energy.length === 0) return 0;

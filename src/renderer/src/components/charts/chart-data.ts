@@ -47,3 +47,24 @@ export function alignSeries(series: readonly XYSeries[]): Aligned {
 export function positiveOnly(values: readonly (number | null)[]): (number | null)[] {
   return values.map((v) => (v !== null && v > 0 ? v : null));
 }
+
+/**
+ * Axis labels with as many decimals as the tick spacing needs, so close ticks never read the same
+ * (10.2715, 10.2720, …); large and tiny magnitudes switch to exponent form.
+ */
+export function tickLabels(vals: readonly (number | null)[]): string[] {
+  const nums = vals.filter((v): v is number => v !== null && Number.isFinite(v));
+  let spacing = Infinity;
+  for (let i = 1; i < nums.length; i++) spacing = Math.min(spacing, Math.abs(nums[i] - nums[i - 1]));
+  const biggest = Math.max(0, ...nums.map(Math.abs));
+  return vals.map((v) => {
+    if (v === null || !Number.isFinite(v)) return '';
+    if (v === 0) return '0';
+    if (biggest >= 1e6 || (biggest < 1e-3 && biggest > 0)) {
+      const digits = Number.isFinite(spacing) && spacing > 0 ? Math.max(0, Math.ceil(Math.log10(biggest / spacing))) : 2;
+      return v.toExponential(Math.min(6, digits));
+    }
+    const decimals = Number.isFinite(spacing) && spacing > 0 ? Math.max(0, Math.ceil(-Math.log10(spacing) - 1e-9)) : 2;
+    return v.toFixed(Math.min(8, decimals));
+  });
+}

@@ -21,6 +21,9 @@ export const METRIC = {
   tokensPerSecond: 'tokens_per_s',
   evalLoss: 'eval_loss',
   evalPerplexity: 'eval_ppl',
+  epoch: 'epoch',
+  elapsedMs: 'elapsed_ms',
+  rssBytes: 'rss_bytes',
 } as const;
 
 export class MetricSeries {
@@ -137,6 +140,9 @@ export class RunMetricsLog {
     this.get(METRIC.lr).put(ev.step, ev.lr);
     this.get(METRIC.gradNorm).put(ev.step, ev.gradNorm);
     this.get(METRIC.tokensPerSecond).put(ev.step, ev.tokensPerSecond);
+    this.get(METRIC.epoch).put(ev.step, ev.epoch);
+    this.get(METRIC.elapsedMs).put(ev.step, ev.elapsedMs);
+    this.get(METRIC.rssBytes).put(ev.step, ev.memory.rssBytes);
   }
 
   private applyEval(ev: EvalEvent): void {
