@@ -8,10 +8,12 @@
  * q, k, v, o with PEFT's init (A Kaiming-uniform, B zero), fixed random tokens.
  *
  * Run alone:  npx tsx bench/lora_step.ts [--quick] [--backend native|cpu|wasm] [--ops composite|native]
- *             [--no-fused-lora] [--steps N] [--profile]
+ *             [--no-fused-lora] [--steps N] [--profile] [--cpu-profile FILE]
  * With --ops native the LoRA projections use nativeOps.loraLinear (one fused op) unless
  * --no-fused-lora.
  */
+import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import type { Tensor, Variable } from '@tensorflow/tfjs';
@@ -87,9 +89,24 @@ interface Model {
   layers: Layer[];
 }
 
+/** Seeded uniform values with standard deviation `std` (xorshift32; tf.randomNormal is ~100× slower in JS). */
+function randomWeights(shape: number[], std: number, seed: number): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  const half = std * Math.sqrt(3); // U(-a, a) has std a/√3
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = ((x >>> 0) / 2147483648 - 1) * half;
+  }
+  return tf.tensor(out, shape, 'float32');
+}
+
 function buildModel(s: LoraStepShape, seed: number): Model {
   let n = seed;
-  const w = (shape: number[]) => tf.randomNormal(shape, 0, 0.02, 'float32', n++);
+  const w = (shape: number[]) => randomWeights(shape, 0.02, n++);
   const hd = s.hidden / s.heads;
   const pair = (inF: number, outF: number): LoraPair => {
     const bound = 1 / Math.sqrt(inF); // kaiming_uniform(a=√5) on [r, in], as PEFT
@@ -276,7 +293,16 @@ function profile(backend: string, addon: Record<string, unknown> | null): { read
 export async function runLoraStep(
   backend: string,
   shape: LoraStepShape,
-  options: { ops?: Ops & Partial<LoraLinearOp>; steps?: number; warmup?: number; profile?: boolean; seed?: number; addon?: Record<string, unknown> | null } = {},
+  options: {
+    ops?: Ops & Partial<LoraLinearOp>;
+    steps?: number;
+    warmup?: number;
+    profile?: boolean;
+    /** Writes a V8 CPU profile of the timed steps (open in Chrome DevTools) to this file. */
+    cpuProfile?: string;
+    seed?: number;
+    addon?: Record<string, unknown> | null;
+  } = {},
 ): Promise<LoraStepResult> {
   const ops = options.ops ?? compositeOps;
   const steps = options.steps ?? 2;
@@ -309,6 +335,12 @@ export async function runLoraStep(
   let gcMs = 0;
   const gcObserver = options.profile ? new PerformanceObserver((list) => list.getEntries().forEach((e) => (gcMs += e.duration))) : null;
   gcObserver?.observe({ entryTypes: ['gc'] });
+  const inspector = options.cpuProfile ? new Session() : null;
+  if (inspector) {
+    inspector.connect();
+    await inspector.post('Profiler.enable');
+    await inspector.post('Profiler.start');
+  }
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) {
@@ -318,6 +350,11 @@ export async function runLoraStep(
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  if (inspector && options.cpuProfile) {
+    const { profile: cpuProfile } = await inspector.post('Profiler.stop');
+    fs.writeFileSync(options.cpuProfile, JSON.stringify(cpuProfile));
+    inspector.disconnect();
+  }
   prof?.restore();
   gcObserver?.disconnect();
 
@@ -377,6 +414,7 @@ async function main(argv: string[]): Promise<void> {
     ops,
     steps: Number(arg('--steps') ?? (argv.includes('--quick') ? 3 : 2)),
     profile: argv.includes('--profile'),
+    cpuProfile: arg('--cpu-profile'),
     addon,
   });
   if (res.profile) {

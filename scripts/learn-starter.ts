@@ -5,7 +5,10 @@
  * time. With --sweep, one run per rank r = 1, 2, 4, 8, 16 (stored as runs, so the UI can plot
  * them) and a table of rank, trainable parameters, accuracy and time.
  *
- *   node --import tsx scripts/learn-starter.ts [--data-dir DIR] [--sweep] [--steps N] [--rank R] [--json]
+ *   node --import tsx scripts/learn-starter.ts [--data-dir DIR] [--sweep] [--steps N] [--rank R] [--lr LR]
+ *        [--test-rows N] [--backend NAME] [--model DIR --task DIR] [--json]
+ *
+ * --model / --task point at another model folder and a folder with train.jsonl + test.jsonl.
  *
  * Exact match: the greedy reply (chat template, stop at end of turn) equals the expected reply.
  */
@@ -42,12 +45,14 @@ const { values } = parseArgs({
     'test-rows': { type: 'string' },
     backend: { type: 'string' },
     json: { type: 'boolean' },
+    model: { type: 'string' },
+    task: { type: 'string' },
   },
 });
 
 const root = appRoot();
-const modelDir = path.join(root, 'resources', 'starter-model');
-const taskDir = path.join(root, 'resources', 'starter-task');
+const modelDir = path.resolve(values.model ?? path.join(root, 'resources', 'starter-model'));
+const taskDir = path.resolve(values.task ?? path.join(root, 'resources', 'starter-task'));
 const readJsonl = (f: string): Row[] =>
   fs
     .readFileSync(f, 'utf8')
@@ -82,7 +87,7 @@ async function accuracy(folder: LoadedModelFolder, rows: Row[]): Promise<number>
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(path.join(modelDir, 'config.json'))) throw new Error(`${modelDir}: the starter model is missing`);
+  if (!fs.existsSync(path.join(modelDir, 'config.json'))) throw new Error(`${modelDir}: no model there (config.json is missing)`);
   const dataDir = values['data-dir'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lora-studio-learn-'));
   const engine = Engine.open({ dataDir, shell: 'cli' });
   const log = (s: string) => process.stderr.write(s + '\n');

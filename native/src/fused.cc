@@ -216,6 +216,32 @@ LORA_SIMD void softmax_grad_row(const float* p, float* dp, float dot, int64_t n)
 }
 }  // namespace
 
+namespace {
+constexpr int64_t kAttnRows = 64;  // query rows per block when skipping masked keys
+
+// For each block of kAttnRows rows of P [T, Tk], the column count holding all
+// of the block's nonzeros. Entries masked out are exactly 0 after the softmax
+// (exp underflows), so products with them add exactly nothing and are skipped:
+// a causal mask needs ~5/8 of the work. Returns false when no block is short
+// (then the full products run as single GEMMs).
+bool key_extents(const float* p, int64_t t, int64_t tk, std::vector<int64_t>* ext) {
+  const int64_t blocks = (t + kAttnRows - 1) / kAttnRows;
+  ext->assign(blocks, 0);
+  bool any_short = false;
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    int64_t end = 0;
+    for (int64_t r = blk * kAttnRows; r < std::min(t, (blk + 1) * kAttnRows); ++r) {
+      int64_t j = tk;
+      while (j > end && p[r * tk + j - 1] == 0.0f) --j;
+      end = std::max(end, j);
+    }
+    (*ext)[blk] = end;
+    any_short |= end < tk;
+  }
+  return any_short;
+}
+}  // namespace
+
 void attention_fwd(const float* q, const float* k, const float* v, const float* mask, int64_t b, int64_t nh,
                    int64_t nkv, int64_t t, int64_t tk, int64_t hd, int64_t mb, float scale, float* out, float* probs) {
   const int64_t groups = nh / nkv;
@@ -225,6 +251,7 @@ void attention_fwd(const float* q, const float* k, const float* v, const float* 
     const float* kh = k + kv * tk * hd;
     const float* vh = v + kv * tk * hd;
     float* p = probs + task * t * tk;
+    float* oh = out + task * t * hd;
     sgemm_rm(false, true, t, tk, hd, 1.0f, qh, hd, kh, hd, 0.0f, p, tk);  // [T, Tk] = q k^T
     const float* m = mask ? mask + (mb == 1 ? 0 : bi) * t * tk : nullptr;
     for (int64_t r = 0; r < t; ++r) {
@@ -232,7 +259,15 @@ void attention_fwd(const float* q, const float* k, const float* v, const float* 
       scale_add_row(row, scale, m ? m + r * tk : nullptr, tk);
       softmax_inplace(row, tk);
     }
-    sgemm_rm(false, false, t, hd, tk, 1.0f, p, tk, vh, hd, 0.0f, out + task * t * hd, hd);  // [T, hd] = P v
+    std::vector<int64_t> ext;
+    if (!key_extents(p, t, tk, &ext)) {
+      sgemm_rm(false, false, t, hd, tk, 1.0f, p, tk, vh, hd, 0.0f, oh, hd);  // [T, hd] = P v
+      return;
+    }
+    for (size_t blk = 0; blk < ext.size(); ++blk) {
+      const int64_t r0 = blk * kAttnRows, rows = std::min(kAttnRows, t - r0);
+      sgemm_rm(false, false, rows, hd, ext[blk], 1.0f, p + r0 * tk, tk, vh, hd, 0.0f, oh + r0 * hd, hd);
+    }
   });
 }
 
@@ -248,24 +283,32 @@ void attention_bwd(const float* dout, const float* q, const float* k, const floa
     const float* vh = v + task * tk * hd;
     float* dkh = dk + task * tk * hd;
     float* dvh = dv + task * tk * hd;
+    std::fill(dkh, dkh + tk * hd, 0.0f);
+    std::fill(dvh, dvh + tk * hd, 0.0f);
     std::vector<float> ds(t * tk);
+    std::vector<int64_t> ext;
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t head = bi * nh + kv * groups + g;
       const float* p = probs + head * t * tk;
       const float* doh = dout + head * t * hd;
-      const float beta = g == 0 ? 0.0f : 1.0f;
-      sgemm_rm(false, true, t, tk, hd, 1.0f, doh, hd, vh, hd, 0.0f, ds.data(), tk);  // dP = dO v^T
-      for (int64_t r = 0; r < t; ++r) {
-        float* row = ds.data() + r * tk;
-        softmax_grad_row(p + r * tk, row, dot_contiguous(row, p + r * tk, tk), tk);
+      const float* qh = q + head * t * hd;
+      float* dqh = dq + head * t * hd;
+      // Row blocks with their key extents (one block of all rows when nothing is masked).
+      if (!key_extents(p, t, tk, &ext)) ext.assign(1, tk);
+      const int64_t block_rows = ext.size() == 1 ? t : kAttnRows;
+      for (size_t blk = 0; blk < ext.size(); ++blk) {
+        const int64_t r0 = blk * block_rows, rows = std::min(block_rows, t - r0), e = ext[blk];
+        float* dsb = ds.data() + r0 * tk;
+        const float* pb = p + r0 * tk;
+        sgemm_rm(false, true, rows, e, hd, 1.0f, doh + r0 * hd, hd, vh, hd, 0.0f, dsb, tk);  // dP = dO v^T
+        for (int64_t r = 0; r < rows; ++r) {
+          float* row = dsb + r * tk;
+          softmax_grad_row(pb + r * tk, row, dot_contiguous(row, pb + r * tk, e), e);
+        }
+        sgemm_rm(false, false, rows, hd, e, scale, dsb, tk, kh, hd, 0.0f, dqh + r0 * hd, hd);  // dq = s dS k
+        sgemm_rm(true, false, e, hd, rows, scale, dsb, tk, qh + r0 * hd, hd, 1.0f, dkh, hd);   // dk += s dS^T q
+        sgemm_rm(true, false, e, hd, rows, 1.0f, pb, tk, doh + r0 * hd, hd, 1.0f, dvh, hd);    // dv += P^T dO
       }
-      sgemm_rm(false, false, t, hd, tk, scale, ds.data(), tk, kh, hd, 0.0f, dq + head * t * hd, hd);  // dq = s dS k
-      sgemm_rm(true, false, tk, hd, t, scale, ds.data(), tk, q + head * t * hd, hd, beta, dkh, hd);  // dk += s dS^T q
-      sgemm_rm(true, false, tk, hd, t, 1.0f, p, tk, doh, hd, beta, dvh, hd);                         // dv += P^T dO
-    }
-    if (groups == 0) {
-      std::fill(dkh, dkh + tk * hd, 0.0f);
-      std::fill(dvh, dvh + tk * hd, 0.0f);
     }
   });
 }

@@ -119,23 +119,30 @@ def chat_turn(rng: random.Random, kind: int | None = None) -> tuple[str, str]:
     return f"Write the plural of {noun}.", plural(noun)
 
 
-def chatml(messages: list[tuple[str, str]]) -> str:
+Chat = list[tuple[str, str]]  # (role, content) messages
+
+
+def chatml(messages: Chat) -> str:
     """The same text the model's chat_template renders (no generation prompt)."""
     return "".join(f"{IM_START}{role}\n{content}{IM_END}\n" for role, content in messages)
 
 
-def chat_document(rng: random.Random) -> str:
-    messages: list[tuple[str, str]] = []
+def chat_document(rng: random.Random) -> Chat:
+    messages: Chat = []
     for _ in range(1 if rng.random() < 0.75 else 2):
         user, assistant = chat_turn(rng)
         messages += [("user", user), ("assistant", assistant)]
-    return chatml(messages)
+    return messages
 
 
-def pretraining_documents(seed: int, count: int) -> list[str]:
-    """Half prose, half chat; a document never contains <|endoftext|> (the packer adds it)."""
+def pretraining_documents(seed: int, count: int, chat_share: float = 0.7) -> list[str | Chat]:
+    """Prose (a string) or a conversation (messages); the packer ends each with <|endoftext|>."""
     rng = random.Random(seed)
-    return [prose_document(rng) if rng.random() < 0.5 else chat_document(rng) for _ in range(count)]
+    return [chat_document(rng) if rng.random() < chat_share else prose_document(rng) for _ in range(count)]
+
+
+def document_text(doc: str | Chat) -> str:
+    return doc if isinstance(doc, str) else chatml(doc)
 
 
 # ---- the companion task: reverse a list of words ----------------------------------------------

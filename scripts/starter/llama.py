@@ -172,19 +172,32 @@ class LlamaForCausalLM(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, std=0.02)
 
-    def forward(self, ids, attention_mask=None):
-        """ids [B, T] -> logits [B, T, V]. attention_mask [B, T] (1 = token, 0 = left padding)."""
+    def forward(self, ids, attention_mask=None, segment_ids=None):
+        """ids [B, T] -> logits [B, T, V].
+
+        attention_mask [B, T]: 1 = token, 0 = left padding (positions count real tokens only).
+        segment_ids [B, T]: documents packed into one row; a token attends only within its own
+        document and positions restart at 0 in each, so every document is seen as if alone.
+        """
         B, T = ids.shape
-        if attention_mask is None:
+        causal = torch.ones(T, T, dtype=torch.bool).tril()[None]  # [1, T, T]
+        if segment_ids is not None:
+            t = torch.arange(T)[None].expand(B, T)
+            starts = torch.cat([torch.ones(B, 1, dtype=torch.bool), segment_ids[:, 1:] != segment_ids[:, :-1]], 1)
+            positions = t - torch.cummax(torch.where(starts, t, torch.zeros_like(t)), dim=1).values  # [B, T]
+            allowed = causal & (segment_ids[:, :, None] == segment_ids[:, None, :])  # [B, T, T]
+        elif attention_mask is not None:
+            positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # HF's position_ids for left padding
+            allowed = causal & (attention_mask[:, None, :] > 0)
+        else:
+            positions, allowed = None, causal
+        if positions is None:
             cos, sin = rope_cos_sin(self.cfg, torch.arange(T))  # [T, hd], broadcast over B and heads
         else:
-            positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # HF's position_ids for left padding
             cos, sin = rope_cos_sin(self.cfg, positions.reshape(-1))
             cos, sin = cos.view(B, 1, T, -1), sin.view(B, 1, T, -1)  # [B, 1, T, hd]
-        mask = torch.full((T, T), float("-inf")).triu(1)[None, None]  # [1, 1, T, T]
-        if attention_mask is not None:
-            mask = mask + torch.where(attention_mask[:, None, None, :] > 0, 0.0, float("-inf"))
-            mask = mask.clamp(min=torch.finfo(torch.float32).min)  # a padded row attends to nothing: keep it finite
+        # a left-padding row attends to nothing: the large negative keeps its softmax finite
+        mask = torch.where(allowed, 0.0, torch.finfo(torch.float32).min)[:, None]  # [B|1, 1, T, T]
         x = self.model.embed_tokens(ids)
         for layer in self.model.layers:
             x = layer(x, cos, sin, mask)

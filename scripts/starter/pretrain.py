@@ -32,33 +32,68 @@ from llama import LlamaConfig, LlamaForCausalLM, count_parameters, save_safetens
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def pack_rows(docs: list[list[int]], row_len: int, eot: int) -> list[list[int]]:
-    """Documents joined by <|endoftext|> into rows of at most row_len tokens; every row starts
-    at a document start, and a document longer than a row is cut."""
-    rows, row = [], []
-    for doc in docs:
-        piece = doc[: row_len - 1] + [eot]
-        if row and len(row) + len(piece) > row_len:
+def encode_document(tok: bpe.ByteLevelBPE, doc: str | corpus.Chat) -> tuple[list[int], list[int]]:
+    """Token ids ending in <|endoftext|>, and which of them are training targets: every token of
+    prose; in a conversation only the assistant replies and their <|im_end|> (as in supervised
+    chat tuning: the user's random word lists are noise the model need not predict)."""
+    eot = tok.vocab[corpus.END_OF_TEXT]
+    if isinstance(doc, str):
+        ids = tok.encode(doc) + [eot]
+        return ids, [1] * len(ids)
+    ids, targets = [], []
+    for role, content in doc:
+        if role == "assistant":
+            pieces = [(f"{corpus.IM_START}assistant\n", 0), (content + corpus.IM_END, 1), ("\n", 0)]
+        else:
+            pieces = [(f"{corpus.IM_START}{role}\n{content}{corpus.IM_END}\n", 0)]
+        for text, trained in pieces:
+            piece = tok.encode(text)
+            ids += piece
+            targets += [trained] * len(piece)
+    assert ids == tok.encode(corpus.chatml(doc)), "piecewise encoding must equal the whole conversation's"
+    return ids + [eot], targets + [0]
+
+
+def pack_rows(docs: list[tuple[list[int], list[int]]], row_len: int) -> list[tuple[list[int], list[int], list[int]]]:
+    """Documents packed into rows of at most row_len tokens: (ids, segment ids, target flags).
+    A document longer than a row is cut; no document is split across rows."""
+    rows, row = [], ([], [], [])
+    for ids, targets in docs:
+        ids, targets = ids[:row_len], targets[:row_len]
+        if row[0] and len(row[0]) + len(ids) > row_len:
             rows.append(row)
-            row = []
-        row += piece
-    if row:
+            row = ([], [], [])
+        segment = row[1][-1] + 1 if row[1] else 0
+        row[0].extend(ids)
+        row[1].extend([segment] * len(ids))
+        row[2].extend(targets)
+    if row[0]:
         rows.append(row)
     return rows
 
 
-def batches(rows: list[list[int]], batch_size: int, pad: int, seed: int):
-    """Endless shuffled batches: (input ids [B, T], targets [B, T] with -100 on padding)."""
+def batches(rows, batch_size: int, pad: int, seed: int):
+    """Endless shuffled batches: ids [B, T], segment ids [B, T] (padding is its own segment) and
+    targets [B, T] (-100 where nothing is predicted: not a target, a document's first token,
+    padding)."""
     rng = random.Random(seed)
     while True:
         order = list(range(len(rows)))
         rng.shuffle(order)
         for i in range(0, len(order) - batch_size + 1, batch_size):
             chunk = [rows[j] for j in order[i:i + batch_size]]
-            width = max(len(r) for r in chunk)
-            ids = torch.tensor([r + [pad] * (width - len(r)) for r in chunk])  # [B, T]
-            targets = torch.tensor([r[1:] + [-100] * (width - len(r) + 1) for r in chunk])  # [B, T]
-            yield ids, targets
+            width = max(len(r[0]) for r in chunk)
+            ids = torch.full((batch_size, width), pad)
+            segments = torch.full((batch_size, width), -1)
+            targets = torch.full((batch_size, width), -100)
+            for b, (r_ids, r_seg, r_tgt) in enumerate(chunk):
+                n = len(r_ids)
+                ids[b, :n] = torch.tensor(r_ids)
+                segments[b, :n] = torch.tensor(r_seg)
+                nxt = torch.tensor(r_ids[1:])
+                keep = torch.tensor(r_tgt[1:]).bool() & (torch.tensor(r_seg[1:]) == torch.tensor(r_seg[:-1]))
+                targets[b, :n - 1] = torch.where(keep, nxt, torch.tensor(-100))
+            yield ids, segments, targets
 
 
 def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
@@ -156,6 +191,7 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.join(REPO, "resources", "starter-model"))
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--documents", type=int, default=90000)
+    ap.add_argument("--chat-share", type=float, default=0.7, help="share of documents that are conversations")
     ap.add_argument("--vocab-size", type=int, default=2048, help="upper bound; merges stop when the corpus has none left")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -170,12 +206,12 @@ def main() -> None:
     torch.manual_seed(args.seed)
     t0 = time.time()
 
-    docs = corpus.pretraining_documents(args.seed, args.documents)
-    vocab, merges = bpe.train(docs, args.vocab_size)
+    docs = corpus.pretraining_documents(args.seed, args.documents, args.chat_share)
+    vocab, merges = bpe.train([corpus.document_text(d) for d in docs], args.vocab_size)
     tok = bpe.ByteLevelBPE(vocab, merges)
-    eot, pad = vocab["<|endoftext|>"], vocab["<|endoftext|>"]
-    rows = pack_rows([tok.encode(d) for d in docs], args.row_len, eot)
-    n_tokens = sum(len(r) for r in rows)
+    eot = pad = vocab[corpus.END_OF_TEXT]
+    rows = pack_rows([encode_document(tok, d) for d in docs], args.row_len)
+    n_tokens = sum(len(r[0]) for r in rows)
     print(f"corpus: {len(docs)} documents, {n_tokens} tokens in {len(rows)} rows; vocab {len(vocab)} "
           f"({len(merges)} merges) [{time.time() - t0:.1f}s]", flush=True)
 
@@ -193,8 +229,8 @@ def main() -> None:
     for step in range(args.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
-        ids, targets = next(data)
-        logits = model(ids)  # [B, T, V]
+        ids, segments, targets = next(data)
+        logits = model(ids, segment_ids=segments)  # [B, T, V]
         loss = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), targets.reshape(-1), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -69,6 +69,18 @@ export async function startWebShell(): Promise<WebShell> {
   return shell;
 }
 
+/** A call through the web shell's HTTP API, as a script would make it (Bearer token); throws the server's error. */
+export async function apiCall<T>(shell: WebShell, name: string, args: unknown = {}): Promise<T> {
+  const res = await fetch(`http://${shell.server.host}:${shell.server.port}/api/call/${name}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${shell.server.token}` },
+    body: JSON.stringify(args),
+  });
+  const body = (await res.json()) as { result?: T; error?: string };
+  if (!res.ok) throw new Error(`${name}: HTTP ${res.status}: ${body.error}`);
+  return body.result as T;
+}
+
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium) or set LORA_STUDIO_CHROMIUM`);
@@ -91,6 +103,11 @@ export function watchPage(page: Page) {
     /** Forget what was expected (e.g. the failed reconnect attempts while the server is down). */
     reset() {
       problems.length = 0;
+    },
+    /** Forget only the problems matching one of `patterns` (an error answer the test asked for). */
+    allow(...patterns: RegExp[]) {
+      const kept = problems.filter((p) => !patterns.some((re) => re.test(p)));
+      problems.splice(0, problems.length, ...kept);
     },
     assertClean() {
       if (problems.length) throw new Error(`the page reported problems:\n${problems.join('\n')}`);

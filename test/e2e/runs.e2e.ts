@@ -22,6 +22,8 @@ import { launchChromium, repoRoot, screenshot, startWebShell, watchPage, type We
 const starter = path.join(repoRoot, 'resources', 'starter-model');
 const tinyLlama = path.resolve(repoRoot, '../shared/fixtures/models/tiny-random-llama');
 const alpaca = path.join(repoRoot, 'examples', 'datasets', 'alpaca.jsonl');
+/** Long enough to reload the page mid-run on a fast machine, short enough for a test. */
+const STEPS = 40;
 
 describe('runs in Chromium', () => {
   let shell: WebShell;
@@ -84,7 +86,7 @@ describe('runs in Chromium', () => {
 
     await page.getByTestId('nr-rank-box').fill('4');
     await page.getByTestId('nr-stop-steps').check();
-    await page.getByTestId('nr-max-steps').fill('16');
+    await page.getByTestId('nr-max-steps').fill(String(STEPS));
     await page.getByTestId('nr-batch').fill('2');
     await page.getByTestId('nr-seqlen').fill('64');
     await page.getByTestId('nr-lr').fill('0.01');
@@ -100,7 +102,7 @@ describe('runs in Chromium', () => {
 
     // The engine's own estimate for the exact config the page sent last.
     const sent = estimateBodies.at(-1) as { config: Record<string, unknown> };
-    expect(sent.config).toMatchObject({ model: model.id, rank: 4, maxSteps: 16, batchSize: 2 });
+    expect(sent.config).toMatchObject({ model: model.id, rank: 4, maxSteps: STEPS, batchSize: 2 });
     const engine = await engineCall<RunEstimate>('runs.estimate', sent);
     expect(shown).toBe(engine.trainableParams);
     // And it is Σ r·(in + out) over the cells ticked.
@@ -114,7 +116,7 @@ describe('runs in Chromium', () => {
     await page.getByTestId('preset-save-open').click();
     await page.getByTestId('preset-name').fill('tiny attention r4');
     await page.getByTestId('preset-save').click();
-    await expect.poll(async () => (await engineCall<RunPreset[]>('presets.list')).map((p) => [p.name, p.config.rank, p.config.maxSteps])).toEqual([['tiny attention r4', 4, 16]]);
+    await expect.poll(async () => (await engineCall<RunPreset[]>('presets.list')).map((p) => [p.name, p.config.rank, p.config.maxSteps])).toEqual([['tiny attention r4', 4, STEPS]]);
     await page.getByTestId('new-run-notice').waitFor();
 
     await screenshot(page, 'new-run');
@@ -126,14 +128,31 @@ describe('runs in Chromium', () => {
     await page.waitForURL(/#\/runs\/\d+$/);
     firstRun = Number(/#\/runs\/(\d+)$/.exec(page.url())![1]);
     await page.getByTestId('chart-loss').waitFor();
-    await expect.poll(() => chartPoints('chart-loss'), { timeout: 60_000 }).toBeGreaterThan(0);
-    const early = await chartPoints('chart-loss');
-    await expect.poll(() => chartPoints('chart-loss'), { timeout: 60_000 }).toBeGreaterThan(early);
+    // Every point count the chart shows, recorded in the page as it changes.
+    await page.evaluate(() => {
+      const g = globalThis as unknown as {
+        document: { querySelector(s: string): { getAttribute(n: string): string | null } };
+        MutationObserver: new (cb: () => void) => { observe(target: unknown, opts: object): void };
+        seenPoints: number[];
+      };
+      const fig = g.document.querySelector('[data-testid="chart-loss"]');
+      g.seenPoints = [Number(fig.getAttribute('data-points'))];
+      new g.MutationObserver(() => g.seenPoints.push(Number(fig.getAttribute('data-points')))).observe(fig, { attributes: true, attributeFilter: ['data-points'] });
+    });
+    const seen = () => page.evaluate(() => (globalThis as unknown as { seenPoints: number[] }).seenPoints);
+    // Live: the loss chart grows step by step while the run trains.
+    await expect.poll(async () => new Set((await seen()).filter((n) => n > 0)).size, { timeout: 60_000 }).toBeGreaterThanOrEqual(3);
+    const counts = await seen();
+    for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThanOrEqual(counts[i - 1]);
+    expect((await engineCall<RunDetail>('runs.get', { id: firstRun })).status).toBe('running');
     await screenshot(page, 'run-live');
     watch.assertClean();
   });
 
   it('re-attaches after a reload with the whole history and no duplicated step', async () => {
+    // Mid-run: the page reloads while the trainer keeps going.
+    const before = await engineCall<RunDetail>('runs.get', { id: firstRun });
+    expect(before.status).toBe('running');
     await page.reload();
     await page.getByTestId('chart-loss').waitFor();
     // The stored history comes back at once, before any new step.
@@ -142,10 +161,10 @@ describe('runs in Chromium', () => {
     await expect.poll(async () => (await page.getByTestId('run-status').getAttribute('data-status')) ?? '', { timeout: 10_000 }).toBe('completed');
     const stored = await engineCall<RunMetrics>('runs.metrics', { id: firstRun });
     await expect.poll(() => chartPoints('chart-loss'), { timeout: 10_000 }).toBe(stored.loss.length);
-    expect(stored.loss.map((p) => p.step)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    expect(stored.loss.map((p) => p.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
     // Samples and checkpoints arrived too.
     await expect.poll(() => page.getByTestId('sample-text').count()).toBeGreaterThan(0);
-    await page.getByTestId('checkpoint-16').waitFor();
+    await page.getByTestId(`checkpoint-${STEPS}`).waitFor();
     // The dark theme, set in the engine as the Settings page would.
     await engineCall('settings.update', { theme: 'dark' });
     await page.locator('html[data-theme="dark"]').waitFor({ state: 'attached' });
@@ -160,8 +179,7 @@ describe('runs in Chromium', () => {
     await page.getByRole('heading', { level: 1, name: 'New run' }).waitFor();
     await page.getByTestId('new-run-notice').waitFor();
     // The copied selection comes back cell for cell.
-    const on = await page.locator('[data-testid="target-grid"] [role="gridcell"][aria-selected="true"]').count();
-    expect(on).toBe(4 * card.layers - 1);
+    await expect.poll(() => page.locator('[data-testid="target-grid"] [role="gridcell"][aria-selected="true"]').count()).toBe(4 * card.layers - 1);
     await page.getByTestId('nr-rank-box').fill('8');
     await page.getByTestId('nr-name').fill('grid e2e r8');
     await expect.poll(async () => (await page.getByTestId('estimate-panel').getAttribute('data-pending')) === null, { timeout: 20_000 }).toBe(true);
@@ -199,7 +217,7 @@ describe('runs in Chromium', () => {
     await page.getByTestId('compare-view').waitFor();
     const chart = page.getByTestId('compare-chart');
     await expect.poll(async () => Number(await chart.getAttribute('data-lines'))).toBe(2);
-    await expect.poll(() => chartPoints('compare-chart')).toBe(16);
+    await expect.poll(() => chartPoints('compare-chart')).toBe(STEPS);
     const rankRow = page.getByTestId('diff-rank');
     await expect.poll(() => rankRow.textContent()).toMatch(/Rank r\s*4\s*8/);
     await screenshot(page, 'runs-compare');
@@ -265,7 +283,7 @@ describe('runs in Chromium', () => {
   it('pauses, resumes and cancels a long run, exports a checkpoint, then deletes the run', async () => {
     await page.goto(`${new URL(shell.server.url).origin}/#/runs/new`);
     await page.getByTestId('start-preset').selectOption({ label: 'tiny attention r4 · r 4, lr 0.01' });
-    await expect.poll(() => page.getByTestId('nr-max-steps').inputValue()).toBe('16');
+    await expect.poll(() => page.getByTestId('nr-max-steps').inputValue()).toBe(String(STEPS));
     await page.getByTestId('nr-max-steps').fill('5000');
     await page.getByTestId('nr-ckpt-every').fill('4');
     await page.getByTestId('nr-sample-every').fill('0');

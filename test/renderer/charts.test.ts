@@ -55,6 +55,7 @@ describe('axis labels', () => {
     expect(tickLabels([10.2715, 10.272, 10.2725])).toEqual(['10.2715', '10.2720', '10.2725']);
     expect(tickLabels([0, 0.5, 1, 1.5])).toEqual(['0', '0.5', '1.0', '1.5']);
     expect(tickLabels([100, 200, 300])).toEqual(['100', '200', '300']);
+    expect(tickLabels([10.325, 10.35, 10.375])).toEqual(['10.325', '10.350', '10.375']);
     expect(tickLabels([2e-5, 4e-5, null])).toEqual(['2.0e-5', '4.0e-5', '']);
   });
 });

@@ -1,7 +1,7 @@
 /** Finding rank sweeps in the run history and their points. */
 import { describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/shared/contract';
-import { accuracyOf, sweepGroups, sweepPoint } from '../../src/renderer/src/components/runs/sweep';
+import { accuracyOf, measureOf, sweepGroups, sweepMeasure, sweepPoint } from '../../src/renderer/src/components/runs/sweep';
 
 const run = (id: number, name: string, extra: Partial<RunSummary> = {}): RunSummary => ({
   id,
@@ -24,13 +24,31 @@ const run = (id: number, name: string, extra: Partial<RunSummary> = {}): RunSumm
 });
 
 describe('rank sweeps', () => {
-  it('groups runs by a sweep tag, or by a sweep name without its rank', () => {
-    const runs = [run(1, 'starter sweep r=1'), run(2, 'starter sweep r=2'), run(3, 'baseline'), run(4, 'x'), run(5, 'y'), run(6, 'lonely sweep r4')];
+  it('groups runs by a sweep tag, or by a name that differs only in its rank', () => {
+    // learn-starter.ts --sweep names its runs `starter-task r=1` … `starter-task r=16`.
+    const runs = [
+      run(1, 'starter-task r=1'),
+      run(2, 'starter-task r=2'),
+      run(3, 'baseline'),
+      run(4, 'x'),
+      run(5, 'y'),
+      run(6, 'lonely r4'),
+      run(7, 'same r8'),
+      run(8, 'same r8'),
+    ];
     const groups = sweepGroups(runs, { 4: { id: 4, notes: '', tags: ['rank-sweep'] }, 5: { id: 5, notes: '', tags: ['rank-sweep', 'other'] } });
     expect(groups).toEqual([
       { key: 'tag:rank-sweep', label: 'rank-sweep', runIds: [4, 5] },
-      { key: 'name:starter sweep', label: 'starter sweep', runIds: [1, 2] },
+      { key: 'name:starter-task', label: 'starter-task', runIds: [1, 2] },
     ]);
+  });
+
+  it('plots the best measure every run has', () => {
+    const a = sweepPoint(run(1, 'a r=1'), 1, { accuracy: [{ step: 9, value: 0.9 }] });
+    const b = sweepPoint(run(2, 'a r=2', { lastEvalLoss: null }), 2, {});
+    expect(sweepMeasure([a])).toBe('accuracy');
+    expect(sweepMeasure([a, b])).toBe('loss');
+    expect(measureOf(b, 'loss')).toBe(1);
   });
 
   it('takes the recorded accuracy, else the best eval loss, with params and time', () => {

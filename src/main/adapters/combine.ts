@@ -106,6 +106,7 @@ export function combineAdapters(inputs: readonly CombineInput[], opts: CombineOp
     report.push({ module: name, concatRank: rTotal, rank: out.r, energyKept, from: terms.map((t) => t.inp.index) });
   }
 
+  report.sort((a, b) => a.module.localeCompare(b.module, undefined, { numeric: true }));
   const p = patternsFor(modules);
   const sel = describeSelection(
     modules.map((m) => m.name),

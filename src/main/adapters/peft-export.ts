@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { WritableDType } from '../ml/safetensors';
 import { writeFolderAtomically, type JobContext } from '../export/job';
 import { writeTokenizerFiles, type WrittenFile } from '../export/merged';
-import { readAdapterWeights, writeAdapterFiles, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft-files';
+import { newLoraConfigTree, readAdapterWeights, writeAdapterFiles, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from './peft-files';
+import { pyFloat } from './pyjson';
 
 export interface PeftExportRequest {
   adapterDir: string;
@@ -21,6 +22,11 @@ export interface PeftExportRequest {
   baseModelName: string;
   /** Lines for the README's training section (run settings, dataset, steps). */
   trainingNotes?: string[];
+  /**
+   * Fill in the adapter_config.json fields PEFT 0.17 writes that the stored config lacks (studio
+   * adapters). Imported configs are kept as their PEFT version wrote them.
+   */
+  completeConfig?: boolean;
 }
 
 export interface PeftExportResult {
@@ -34,10 +40,17 @@ export interface PeftExportResult {
 
 export async function exportPeft(req: PeftExportRequest, ctx: JobContext): Promise<PeftExportResult> {
   const adapter = readAdapterWeights(req.adapterDir);
+  const tree = { ...adapter.config.tree };
+  if (req.completeConfig) {
+    const defaults = newLoraConfigTree({ baseModel: '', r: 1, alpha: 1, dropout: 0, targets: [], layers: null, rslora: false, fanInFanOut: false });
+    for (const [k, v] of Object.entries(defaults)) if (!(k in tree)) tree[k] = v;
+  }
+  // PEFT writes lora_dropout as a float (0.0, not 0)
+  if (typeof tree.lora_dropout === 'number') tree.lora_dropout = pyFloat(tree.lora_dropout);
   const dtype: WritableDType = adapter.dtype === 'F16' || adapter.dtype === 'BF16' ? adapter.dtype : 'F32';
   return writeFolderAtomically(req.outDir, (tmp) => {
     ctx.checkCancelled();
-    writeAdapterFiles(tmp, adapter.config.tree, adapter.modules, dtype);
+    writeAdapterFiles(tmp, tree, adapter.modules, dtype);
     const files: WrittenFile[] = [ADAPTER_CONFIG, ADAPTER_WEIGHTS].map((name) => ({ name, bytes: fs.statSync(path.join(tmp, name)).size }));
     ctx.progress(files[1].bytes, files[1].bytes, 'write');
     const hasOwnTokenizer = fs.existsSync(path.join(req.adapterDir, 'tokenizer.json')) || fs.existsSync(path.join(req.adapterDir, 'tokenizer_config.json'));

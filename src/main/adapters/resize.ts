@@ -73,6 +73,7 @@ export function resizeAdapter(src: AdapterWeights, newRank: number): AdapterResu
     alpha_pattern: Object.fromEntries(Object.entries(p.alphaPattern).map(([k, v]) => [k, pyNumber(v)])),
     init_lora_weights: true,
   };
+  report.sort((a, b) => a.module.localeCompare(b.module, undefined, { numeric: true }));
   const kept = report.map((r) => r.energyKept);
   return { tree, modules, report, meanEnergyKept: kept.reduce((a, b) => a + b, 0) / Math.max(1, kept.length), minEnergyKept: Math.min(...kept) };
 }

@@ -52,7 +52,8 @@ export function moduleSpectrum(m: LoraModuleWeights, rslora: boolean): ModuleSpe
 }
 
 export function adapterSpectrum(modules: readonly LoraModuleWeights[], rslora: boolean): AdapterSpectrum {
-  const out = modules.map((m) => moduleSpectrum(m, rslora));
+  // layer order (layers.2 before layers.10), as people read a model
+  const out = modules.map((m) => moduleSpectrum(m, rslora)).sort((a, b) => a.module.localeCompare(b.module, undefined, { numeric: true }));
   const n = Math.max(1, out.length);
   const maxRank = Math.max(0, ...out.map((m) => m.energy.length));
   const meanEnergyAtRank = Array.from({ length: maxRank }, (_, k) => out.reduce((acc, m) => acc + (m.energy[Math.min(k, m.energy.length - 1)] ?? 0), 0) / n);

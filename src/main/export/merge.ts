@@ -116,8 +116,9 @@ export function addDelta(w: Float32Array, d: NonNullable<MergeTensor['delta']>):
       const ai = i * r;
       for (let k = 0; k < r; k++) s += bs[k] * at[ai + k];
       const idx = transposed ? i * outF + o : o * inF + i;
-      const v = (w[idx] += s);
-      if (bad < 0 && !Number.isFinite(v)) bad = idx;
+      w[idx] += s;
+      // read back: the stored F32 overflows to Inf where the Float64 sum did not
+      if (bad < 0 && !Number.isFinite(w[idx])) bad = idx;
     }
   }
   return bad;
@@ -129,6 +130,12 @@ export class MergedTensorSource {
 
   constructor(readonly plan: MergePlan) {
     this.reader = new CheckpointReader(plan.layout);
+  }
+
+  /** The stored bytes of a tensor the adapter does not touch (copied through when the dtype stays). */
+  readUnchanged(t: MergeTensor): Uint8Array {
+    if (t.delta) throw new MergeError(`${t.name} has an adapter delta; it cannot be copied unchanged`);
+    return this.reader.readBytes(t.name);
   }
 
   /** The tensor as F32, with the adapter's delta added when it has one. Refuses NaN/Inf. */

@@ -131,6 +131,12 @@ export async function exportMerged(req: MergedExportRequest, ctx: JobContext): P
               shape: t.shape,
               data: () => {
                 ctx.checkCancelled();
+                if (!t.delta && t.dtype === dtype) {
+                  // Untouched and kept in its dtype: the bytes go through as they are.
+                  done += numel(t.shape) * DTYPE_BYTES[dtype];
+                  ctx.progress(done, totalBytes, 'write');
+                  return source.readUnchanged(t);
+                }
                 const w = source.read(t);
                 if (dtype === 'F16') {
                   for (let i = 0; i < w.length; i++) {

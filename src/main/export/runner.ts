@@ -76,8 +76,10 @@ function workerEntry(): { spec: string | URL; eval: boolean } {
     const entry = pathToFileURL(path.join(path.dirname(here), 'worker.ts')).href;
     return { spec: `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
   }
-  const built = path.join(path.dirname(here), 'export-worker.js');
-  if (!fs.existsSync(built)) throw new Error(`export worker not found at ${built} (build the export-worker entry)`);
+  // beside the bundle, or one level up when this code landed in a shared chunk (out/main/chunks/)
+  const candidates = [path.join(path.dirname(here), 'export-worker.js'), path.join(path.dirname(here), '..', 'export-worker.js')];
+  const built = candidates.find((c) => fs.existsSync(c));
+  if (!built) throw new Error(`export worker not found (looked for ${candidates.join(', ')}); build the export-worker entry`);
   return { spec: pathToFileURL(built), eval: false };
 }
 

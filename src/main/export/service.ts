@@ -83,7 +83,7 @@ export class ExportsService {
         baseDir = null; // the tokenizer then comes from the adapter folder, if it has one
       }
       const hfName = typeof a.config.base_model_name_or_path === 'string' ? a.config.base_model_name_or_path : baseModelName;
-      return { kind: 'peft', request: { adapterDir: a.path, baseDir, outDir: out, chatTemplate, adapterName: a.name, baseModelName: hfName, trainingNotes: this.trainingNotes(a) } };
+      return { kind: 'peft', request: { adapterDir: a.path, baseDir, outDir: out, chatTemplate, adapterName: a.name, baseModelName: hfName, trainingNotes: this.trainingNotes(a), completeConfig: a.source !== 'import' } };
     }
     const baseDir = this.library.baseDir(a);
     if (args.kind === 'merged') {
@@ -119,8 +119,13 @@ export class ExportsService {
   start(args: StartArgs): ExportRecord {
     const job = this.buildJob(args);
     const dest = job.kind === 'gguf' ? job.request.outFile : job.request.outDir;
-    const { adapterId, ...options } = args;
-    const row = this.repo.create({ adapterId, kind: args.kind, path: dest, options });
+    const options: Record<string, unknown> =
+      args.kind === 'peft'
+        ? { out: dest }
+        : args.kind === 'merged'
+          ? { out: dest, dtype: args.dtype, maxShardBytes: args.maxShardBytes ?? null, verify: args.verify }
+          : { out: dest, type: args.ggufType, modelfile: args.modelfile };
+    const row = this.repo.create({ adapterId: args.adapterId, kind: args.kind, path: dest, options });
     const run = startExport(
       job,
       (p) => {

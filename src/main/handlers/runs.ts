@@ -1,5 +1,6 @@
 import type { Engine } from '../engine';
 import type { HandlerGroup } from './types';
+import { exportRunConfig } from '../services/export-config';
 import { runsService } from '../services/runs';
 
 export const runsHandlers = (engine: Engine) => {
@@ -13,5 +14,8 @@ export const runsHandlers = (engine: Engine) => {
     'runs.cancel': ({ id }) => runs().cancel(id),
     'runs.pause': ({ id }) => runs().pause(id),
     'runs.resume': ({ id, step }) => runs().resume(id, step),
-  } satisfies HandlerGroup<'runs.list' | 'runs.get' | 'runs.metrics' | 'runs.estimate' | 'runs.create' | 'runs.cancel' | 'runs.pause' | 'runs.resume'>;
+    'runs.exportConfig': ({ id, to, out }) => exportRunConfig(engine, id, to, out),
+  } satisfies HandlerGroup<
+    'runs.list' | 'runs.get' | 'runs.metrics' | 'runs.estimate' | 'runs.create' | 'runs.cancel' | 'runs.pause' | 'runs.resume' | 'runs.exportConfig'
+  >;
 };

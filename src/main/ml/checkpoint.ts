@@ -115,6 +115,11 @@ export class CheckpointReader {
     return this.reader(this.info(name).file).readFloat32(name);
   }
 
+  /** The tensor's bytes as stored (its dtype is info(name).dtype). */
+  readBytes(name: string): Uint8Array {
+    return this.reader(this.info(name).file).readBytes(name);
+  }
+
   close(): void {
     for (const r of this.readers.values()) r.close();
     this.readers.clear();

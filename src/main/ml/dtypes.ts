@@ -117,6 +117,12 @@ export function f32ToF16(src: Float32Array, out: Uint16Array = new Uint16Array(s
 }
 
 export function f32ToBf16(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  for (let i = 0; i < src.length; i++) out[i] = f32ToBf16Bits(src[i]);
+  // Same rounding as f32ToBf16Bits, on the raw bits in bulk (no call per element).
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i];
+    if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) out[i] = ((x >>> 16) | 0x40) & 0xffff;
+    else out[i] = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+  }
   return out;
 }

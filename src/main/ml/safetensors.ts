@@ -309,11 +309,14 @@ export type WritableDType = 'F32' | 'F16' | 'BF16';
 
 export interface TensorToWrite {
   name: string;
-  /** Stored type; the data is always given as F32 and rounded (nearest even) to F16/BF16. */
+  /** Stored type; F32 data is rounded (nearest even) to F16/BF16. */
   dtype: WritableDType;
   shape: number[];
-  /** Called once, when this tensor's turn comes; the array may be released afterwards. */
-  data: Float32Array | (() => Float32Array);
+  /**
+   * F32 values, or bytes already encoded in `dtype` (a tensor copied through unchanged).
+   * A function is called once, when this tensor's turn comes; the array may be released afterwards.
+   */
+  data: Float32Array | Uint8Array | (() => Float32Array | Uint8Array);
 }
 
 /**
@@ -346,6 +349,14 @@ export function writeSafetensors(file: string, tensors: readonly TensorToWrite[]
     out.write(headerBytes);
     for (const t of tensors) {
       const data = typeof t.data === 'function' ? t.data() : t.data;
+      if (data instanceof Uint8Array) {
+        const want = numel(t.shape) * DTYPE_BYTES[t.dtype];
+        if (data.byteLength !== want) {
+          throw new SafetensorsError(file, `tensor "${t.name}": ${data.byteLength} bytes given for ${t.dtype} shape [${t.shape.join(', ')}] (${want} expected)`);
+        }
+        out.write(data);
+        continue;
+      }
       if (data.length !== numel(t.shape)) {
         throw new SafetensorsError(file, `tensor "${t.name}": ${data.length} values given for shape [${t.shape.join(', ')}]`);
       }

@@ -168,7 +168,7 @@ export class RunsService {
   /** Resolves when the run reaches completed, failed, cancelled or interrupted. */
   waitFor(id: number): Promise<RunSummary> {
     const run = this.require(id);
-    if (TERMINAL.includes(run.status) && this.active?.runId !== id && !this.queue.some((q) => q.runId === id)) {
+    if (TERMINAL.includes(run.status) && !this.live(id) && !this.queue.some((q) => q.runId === id)) {
       return Promise.resolve(this.summary(run));
     }
     return new Promise((resolve) => this.waiters.set(id, [...(this.waiters.get(id) ?? []), resolve]));
@@ -313,21 +313,22 @@ export class RunsService {
 
   pause(id: number): RunSummary {
     const run = this.require(id);
-    if (this.active?.runId !== id || run.status !== 'running') throw new UserError(`run ${id} is ${run.status}, not running`, 409);
-    this.active.channel.send({ type: 'pause' });
+    const live = this.live(id);
+    if (!live || run.status !== 'running') throw new UserError(`run ${id} is ${run.status}, not running`, 409);
+    live.channel.send({ type: 'pause' });
     return this.summary(run);
   }
 
   cancel(id: number): RunSummary {
     const run = this.require(id);
     const queued = this.queue.findIndex((q) => q.runId === id);
-    if (queued >= 0 && this.active?.runId !== id) {
+    if (queued >= 0 && !this.live(id)) {
       this.queue.splice(queued, 1);
       this.finish(id, { status: 'cancelled', finishedAt: nowIso() });
       return this.summary(this.require(id));
     }
-    if (this.active?.runId !== id) throw new UserError(`run ${id} is ${run.status}; only a queued, running or paused run can be cancelled`, 409);
-    const active = this.active;
+    const active = this.live(id);
+    if (!active) throw new UserError(`run ${id} is ${run.status}; only a queued, running or paused run can be cancelled`, 409);
     active.channel.send({ type: 'cancel' });
     // A trainer stuck in a long step still ends: after a grace period it is killed (last checkpoint kept).
     active.killTimer = setTimeout(() => active.channel.kill('SIGKILL'), CANCEL_GRACE_MS);
@@ -336,18 +337,20 @@ export class RunsService {
   }
 
   /**
-   * A paused run continues; a stopped one (interrupted, cancelled, failed, completed) is queued
+   * A paused run continues; a stopped one (interrupted, cancelled, failed) is queued
    * again from checkpoint `step` (default the latest; none: from the start). Metrics after that
    * step are dropped: the resumed run writes them again, identical.
    */
   resume(id: number, step?: number): RunSummary {
     const run = this.require(id);
-    if (this.active?.runId === id) {
+    const live = this.live(id);
+    if (live) {
       if (run.status !== 'paused') throw new UserError(`run ${id} is ${run.status}, not paused`, 409);
-      this.active.channel.send({ type: 'resume' });
+      live.channel.send({ type: 'resume' });
       return this.summary(run);
     }
-    if (!TERMINAL.includes(run.status)) throw new UserError(`run ${id} is ${run.status}`, 409);
+    if (!TERMINAL.includes(run.status) || this.queue.some((q) => q.runId === id)) throw new UserError(`run ${id} is ${run.status}`, 409);
+    if (run.status === 'completed') throw new UserError(`run ${id} is completed; start a new run from its adapter (--from-adapter) to train further`, 409);
     const ckpt = step === undefined ? this.checkpoints.latest(id) : this.checkpoints.list(id).find((c) => c.step === step);
     if (step !== undefined && !ckpt) throw new NotFoundError(`run ${id} has no checkpoint at step ${step}`);
     if (ckpt && !fs.existsSync(ckpt.path)) throw new UserError(`checkpoint ${ckpt.path} is missing on disk`);
@@ -360,6 +363,11 @@ export class RunsService {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /** The trainer working on `id`, unless it already reported its end (and is only exiting). */
+  private live(id: number): ActiveRun | null {
+    return this.active && this.active.runId === id && !this.active.finished ? this.active : null;
+  }
 
   private schedule(): void {
     if (this.active || this.queue.length === 0) return;
@@ -545,7 +553,7 @@ export class RunsService {
   private shutdown(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const a = this.active;
-    if (a) {
+    if (a && !a.finished) {
       this.flush();
       if (a.flushTimer) clearTimeout(a.flushTimer);
       if (a.killTimer) clearTimeout(a.killTimer);
@@ -569,7 +577,7 @@ export class RunsService {
   }
 
   private isResumable(run: RunRecord): boolean {
-    return TERMINAL.includes(run.status) && run.status !== 'completed' && this.active?.runId !== run.id;
+    return TERMINAL.includes(run.status) && run.status !== 'completed' && !this.live(run.id) && !this.queue.some((q) => q.runId === run.id);
   }
 
   private summary(run: RunRecord): RunSummary {

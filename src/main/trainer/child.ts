@@ -7,8 +7,23 @@
 import type { ParentLink, TrainerEvent, TrainerRequest } from './protocol';
 import { runJob } from './job';
 
+/** Electron's utilityProcess gives the child `process.parentPort` instead of process.send. */
+interface ElectronParentPort {
+  postMessage(message: unknown): void;
+  on(event: 'message', listener: (e: { data: unknown }) => void): void;
+}
+
 function processLink(): ParentLink {
-  if (!process.send) throw new Error('the trainer must be started with an IPC channel (child_process.fork)');
+  const port = (process as unknown as { parentPort?: ElectronParentPort }).parentPort;
+  if (port) {
+    return {
+      send: (ev) => port.postMessage(ev),
+      onRequest: (listener) => port.on('message', (e) => listener(e.data as TrainerRequest)),
+      // Electron ends a utility process together with its parent.
+      onDisconnect: () => {},
+    };
+  }
+  if (!process.send) throw new Error('the trainer must be started with an IPC channel (child_process.fork or utilityProcess)');
   return {
     send(ev: TrainerEvent) {
       if (process.connected) process.send!(ev);

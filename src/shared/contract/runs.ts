@@ -179,6 +179,10 @@ export const runsCalls = {
   'runs.pause': call<RunSummary>()(RunId),
   /** Unpause a paused run, or continue a stopped one from a checkpoint (the latest when step is omitted). */
   'runs.resume': call<RunSummary>()(z.object({ id: z.number().int().positive(), step: z.number().int().min(0).optional() }).strict()),
+  /** Write the run as an Axolotl config or a TRL script, with its dataset, into an empty folder. */
+  'runs.exportConfig': call<{ dir: string; files: string[]; rows: number }>()(
+    z.object({ id: z.number().int().positive(), to: z.enum(['axolotl', 'trl']), out: z.string().min(1) }).strict(),
+  ),
 };
 
 export const runsEvents = {

@@ -1,8 +1,9 @@
 /** Paths of the shared fixtures and shape-only configs of the fixture adapters' base models. */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RawConfig } from '../../../src/main/ml/config';
 
-export const FIXTURES = path.resolve(__dirname, '../../../../shared/fixtures');
+export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/fixtures');
 export const ADAPTERS = path.join(FIXTURES, 'peft-adapters');
 export const TINY_LLAMA = path.join(FIXTURES, 'models/tiny-random-llama');
 export const TINY_GPT2 = path.join(FIXTURES, 'models/tiny-gpt2');

@@ -30,7 +30,7 @@ describe('merged export', () => {
     expect(compareLogits(withAdapter, base, 32000, 'BF16').passed).toBe(false);
   });
 
-  for (const dtype of ['f32', 'f16', 'bf16', 'auto'] as const) {
+  for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     it(`tiny-random-llama, ${dtype}: logits equal base + adapter, W' = W + s·B·A`, async () => {
       const res = await exportMerged(req(llamaAdapter, TINY_LLAMA, `llama-${dtype}`, dtype), noopContext);
       expect(res.verification?.passed).toBe(true);
@@ -39,8 +39,8 @@ describe('merged export', () => {
       const files = fs.readdirSync(res.outDir).sort();
       expect(files).toEqual(['README.md', 'config.json', 'model.safetensors', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
       const cfg = JSON.parse(fs.readFileSync(path.join(res.outDir, 'config.json'), 'utf8'));
-      expect(cfg.torch_dtype).toBe({ f32: 'float32', f16: 'float16', bf16: 'bfloat16', auto: 'float32' }[dtype]);
-      if (dtype === 'f32' || dtype === 'auto') {
+      expect(cfg.torch_dtype).toBe({ f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[dtype]);
+      if (dtype === 'f32') {
         const out = SafetensorsReader.open(path.join(res.outDir, 'model.safetensors'));
         const base = SafetensorsReader.open(path.join(TINY_LLAMA, 'model.safetensors'));
         const adapter = readAdapterWeights(llamaAdapter);
@@ -56,6 +56,13 @@ describe('merged export', () => {
       }
     });
   }
+
+  it("auto keeps each tensor's stored dtype (F32 here): the same file as f32", async () => {
+    const res = await exportMerged(req(llamaAdapter, TINY_LLAMA, 'llama-auto', 'auto', { verify: false }), noopContext);
+    expect(res.storedDtypes).toEqual({ F32: 21 });
+    const f32 = fs.readFileSync(path.join(tmp, 'llama-f32', 'model.safetensors'));
+    expect(Buffer.compare(fs.readFileSync(path.join(res.outDir, 'model.safetensors')), f32)).toBe(0);
+  });
 
   for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     it(`tiny-gpt2, ${dtype}: Conv1D weights get the transposed delta`, async () => {

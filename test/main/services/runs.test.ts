@@ -5,12 +5,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Engine } from '../../../src/main/engine';
 import { UserError } from '../../../src/main/errors';
 import { RunsService } from '../../../src/main/services/runs';
 import { createRunsRepo } from '../../../src/main/storage/repos/runs';
 import type { TrainerChannel, TrainerEvent, TrainerRequest, TrainJob } from '../../../src/main/trainer/protocol';
+import { Engine } from '../../../src/main/engine';
 import { addDataset, addTinyLlama, tempEngine } from '../trainer/setup';
+
+const tempEngineAt = (dataDir: string) => Engine.open({ dataDir, shell: 'cli' });
 
 /** A trainer double: answers `start` by playing `script(job)`, or dies when told to. */
 class ScriptedTrainer implements TrainerChannel {
@@ -199,6 +201,19 @@ describe('queue, metrics and failures', () => {
     expect(restarted.get(run.id).resumable).toBe(true);
     restarted.resume(run.id);
     expect((await restarted.waitFor(run.id)).status).toBe('completed');
+  });
+
+  it('closing the engine after a run reported its end (its process still exiting) keeps it completed', async () => {
+    script = (t, job) => {
+      completes(1)({ ...t, emit: (ev: TrainerEvent) => t.emit(ev), exit: () => {} } as unknown as ScriptedTrainer, job);
+    };
+    const service = newService();
+    const run = service.create(base());
+    expect((await service.waitFor(run.id)).status).toBe('completed');
+    await engine.close();
+    const reopened = tempEngineAt(engine.dataDir);
+    expect(createRunsRepo(reopened.db).get(run.id)!.status).toBe('completed');
+    await reopened.close();
   });
 
   it('keeps metrics in SQLite, flushed in batches and readable while the run is live', async () => {

@@ -61,7 +61,7 @@ function until(pred: () => boolean, ms = 120_000): Promise<void> {
   });
 }
 
-describe('training in a child process', () => {
+describe('training in a child process', { timeout: 300_000 }, () => {
   let reference: number[] = [];
 
   it('runs to completion with step, eval and checkpoint events, and registers the adapter', async () => {

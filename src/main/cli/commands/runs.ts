@@ -1,4 +1,5 @@
 /** `lora-studio runs list|show RUN|metrics RUN`: the run history, one run, its metric series. */
+import { exportRunConfig } from '../../services/export-config';
 import { runsService } from '../../services/runs';
 import type { Command } from '../command';
 import { intOption, parse, subcommand } from '../command';
@@ -12,14 +13,15 @@ function runId(positionals: string[], sub: string): number {
 
 export const runs: Command = {
   name: 'runs',
-  summary: 'Training runs: list them, show one, print its metrics',
+  summary: 'Training runs: list them, show one, print its metrics, export one for Axolotl or TRL',
   usage: [
     'lora-studio runs list [--status S] [--json]',
     'lora-studio runs show RUN [--json]',
     'lora-studio runs metrics RUN [--names loss,eval_loss] [--json]',
+    'lora-studio runs export-config RUN --to axolotl|trl --out DIR [--json]   the same fine-tune for a multi-GPU cluster',
   ],
   run(ctx, argv) {
-    const [sub, rest] = subcommand(argv, ['list', 'show', 'metrics'], 'runs');
+    const [sub, rest] = subcommand(argv, ['list', 'show', 'metrics', 'export-config'], 'runs');
     const service = runsService(ctx.engine());
     switch (sub) {
       case 'list': {
@@ -84,6 +86,15 @@ export const runs: Command = {
             return v === undefined ? '' : Math.abs(v) >= 1000 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4);
           })]));
         });
+        return;
+      }
+      case 'export-config': {
+        const { values, positionals } = parse(rest, { to: { type: 'string' }, out: { type: 'string' } });
+        const id = runId(positionals, 'export-config');
+        if (values.to !== 'axolotl' && values.to !== 'trl') throw new CliError('runs export-config: --to must be axolotl or trl', 2);
+        if (!values.out) throw new CliError('runs export-config: --out DIR is required', 2);
+        const r = exportRunConfig(ctx.engine(), id, values.to, values.out);
+        ctx.print(r, `Wrote ${r.files.join(', ')} (${r.rows} rows) to ${r.dir}`);
         return;
       }
     }

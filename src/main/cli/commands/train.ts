@@ -5,6 +5,7 @@
  * `train --resume RUN` continues it).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { RunSummary } from '../../../shared/contract/runs';
 import type { EventName } from '../../../shared/contract';
 import { UserError } from '../../errors';
@@ -82,9 +83,11 @@ export function configFromArgs(values: Record<string, string | boolean | string[
   const set = (key: string, v: unknown) => {
     if (v !== undefined) config[key] = v;
   };
-  const modelRef = (v?: string) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : v);
-  set('model', modelRef(str('model')));
-  set('dataset', modelRef(str('dataset')));
+  const idOr = (v?: string) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : v);
+  // A folder given on the command line is stored absolute, so `train --resume` works from anywhere.
+  const idOrFolder = (v?: string) => (v !== undefined && !/^\d+$/.test(v) ? path.resolve(v) : idOr(v));
+  set('model', idOrFolder(str('model')));
+  set('dataset', idOr(str('dataset')));
   set('datasetVersion', intOption(str('dataset-version'), 'dataset-version'));
   set('template', str('template'));
   set('targets', str('targets')?.split(',').map((t) => t.trim()).filter(Boolean));
@@ -113,7 +116,7 @@ export function configFromArgs(values: Record<string, string | boolean | string[
   set('samplePrompts', values['sample-prompt']);
   set('seed', intOption(str('seed'), 'seed'));
   set('backend', str('backend'));
-  set('fromAdapter', modelRef(str('from-adapter')));
+  set('fromAdapter', idOrFolder(str('from-adapter')));
   set('name', str('name'));
   return config;
 }

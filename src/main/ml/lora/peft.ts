@@ -197,7 +197,10 @@ export function readPeftConfig(dir: string): PeftConfig {
         `this is a ${c.task_type ?? 'non-causal-LM'} adapter, which a causal-LM studio cannot use`,
     );
   }
-  if (c.task_type && c.task_type !== 'CAUSAL_LM') throw new AdapterFormatError(`${file}: task_type is ${c.task_type}; only CAUSAL_LM adapters are supported`);
+  if (c.task_type && c.task_type !== 'CAUSAL_LM') {
+    const kind: Record<string, string> = { SEQ_CLS: 'a sequence-classification adapter', TOKEN_CLS: 'a token-classification adapter', SEQ_2_SEQ_LM: 'an encoder-decoder adapter', QUESTION_ANS: 'a question-answering adapter' };
+    throw new AdapterFormatError(`${file}: task_type is ${c.task_type} (${kind[c.task_type] ?? 'not a causal-LM adapter'}); only CAUSAL_LM adapters apply to a causal language model`);
+  }
   return c;
 }
 

@@ -127,8 +127,9 @@ export function specProblems(spec: LoraSpec, modulePaths: string[], numLayers: n
       problems.push(`unknown target module "${t}" (this model has: ${known.filter((k) => !k.includes('.')).join(', ')})`);
     }
   }
-  for (const l of spec.layers ?? []) {
-    if (!Number.isInteger(l) || l < 0 || l >= numLayers) problems.push(`layer ${l} is out of range (this model has layers 0-${numLayers - 1})`);
+  const outside = (spec.layers ?? []).filter((l) => !Number.isInteger(l) || l < 0 || l >= numLayers);
+  if (outside.length) {
+    problems.push(`${outside.length === 1 ? 'layer' : 'layers'} ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} out of range (this model has layers 0-${numLayers - 1})`);
   }
   for (const [k, v] of Object.entries(spec.rankPattern)) {
     if (!Number.isInteger(v) || v < 1) problems.push(`rank_pattern "${k}": rank must be a whole number ≥ 1, got ${v}`);

@@ -125,8 +125,11 @@ export function loadAddonFrom(file: string | null): AddonLoad {
   if (!fs.existsSync(file)) return { ok: false, reason: `the native addon ${file} does not exist` };
   try {
     const addon = createRequire(import.meta.url)(file) as NativeAddon;
+    // LORA_STUDIO_NATIVE_THREADS: thread count (default: all cores). LORA_STUDIO_NATIVE_GEMM=blas:
+    // let OpenBLAS thread each GEMM itself instead of the addon's pool (for comparisons).
     const threads = Number(process.env.LORA_STUDIO_NATIVE_THREADS);
     if (Number.isInteger(threads) && threads > 0) addon.setThreads(threads);
+    if (process.env.LORA_STUDIO_NATIVE_GEMM === 'blas') addon.setGemmMode('blas');
     return { ok: true, addon, file };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

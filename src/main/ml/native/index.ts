@@ -72,6 +72,12 @@ export function setNativeThreads(n: number): number {
   return load.addon.setThreads(n);
 }
 
+/** Returns the native backend's pooled output buffers to the garbage collector (e.g. after training). */
+export function releaseNativeMemory(): void {
+  const factory = tf.findBackend(NATIVE_BACKEND);
+  if (factory instanceof NativeBackend) factory.releasePool();
+}
+
 /** What the addon runs on: thread count, GEMM mode, the BLAS build. Null when unavailable. */
 export function nativeInfo(): { threads: number; gemmMode: string; blas: string; file: string } | null {
   const load = loadAddon();

@@ -5,18 +5,21 @@
  *  - optimizer: AdamW's two moments per trainable parameter;
  *  - activations: what autodiff keeps for the backward pass of one micro-batch of B×T tokens.
  *
- * Activations per token and layer are counted from the tensors a pre-norm decoder keeps: the
- * normalised inputs and outputs of each projection (≈ c_D·D + c_F·F floats, F the MLP width), the
- * attention scores and probabilities (≈ c_A·nH·T), plus the LM head's logits, log-sum-exp and
- * gradient (≈ c_V·V per token). The coefficients were fitted against tfjs' own peak-byte counter
- * (tf.profile) on the fixtures and the starter model (bench/train.ts prints estimate vs measured).
+ * Activations per token and layer: c_D·D + c_F·F + c_A·nH·T floats (D the width, F the MLP width,
+ * T the sequence length: attention scores and probabilities), plus per token c_V·V for the LM
+ * head's logits, log-sum-exp and their gradient and c_E·D for the embedding and final norm. The
+ * coefficients were fitted by least squares to tfjs' own peak-byte counter (tf.profile) over a grid
+ * of random Llamas (widths 64-256, MLP 256-1024, 2-6 layers, vocab 1k-32k, T 32-128; every point
+ * within ±6%); c_A is the count of [nH, T] rows autodiff keeps (scores, mask sum, probabilities and
+ * their gradient), too small to fit at these lengths. bench/train.ts prints estimate vs measured.
  */
 import type { ModelDims } from '../models/causal-lm';
 
-const C_D = 16;
-const C_F = 6;
+const C_D = 90;
+const C_F = 12;
 const C_A = 4;
-const C_V = 4;
+const C_V = 8.5;
+const C_E = 35;
 const F32 = 4;
 
 export interface MemoryEstimate {
@@ -39,7 +42,7 @@ export function estimateTrainingMemory(
   const optimizerBytes = trainableParams * F32 * 2;
   const tokens = batchSize * seqLen;
   const perLayer = C_D * dims.hiddenSize + C_F * dims.intermediateSize + C_A * dims.numHeads * seqLen;
-  const activationsBytes = tokens * (dims.numLayers * perLayer + C_V * dims.vocabSize) * F32;
+  const activationsBytes = Math.round(tokens * (dims.numLayers * perLayer + C_V * dims.vocabSize + C_E * dims.hiddenSize) * F32);
   return {
     weightsBytes,
     adapterBytes,

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { LoraAdapter } from '../../../../src/main/ml/lora/adapter';
 import { LoraMergeError } from '../../../../src/main/ml/lora/layer';
 import { selectModules, specProblems, trainableParamCount } from '../../../../src/main/ml/lora/spec';
@@ -12,6 +12,8 @@ import { Rng } from '../../../../src/main/ml/train/rng';
 import type { CausalLM } from '../../../../src/main/ml/models/causal-lm';
 import { TINY_GPT2, TINY_LLAMA, load, logitsOf, maxAbsDiff, spec, useCpu } from './helpers';
 
+// Real fixtures (32k / 50k vocabularies) on the pure-JS backend: slow when the machine is busy.
+vi.setConfig({ testTimeout: 180_000 });
 beforeAll(useCpu);
 
 const IDS = [
@@ -73,7 +75,7 @@ describe.each([
     tf.dispose(Object.values(grads));
     adapter.detach();
     model.dispose();
-  }, 180_000);
+  });
 
   it('base weights are frozen: only lora_A and lora_B are variables and receive gradients', () => {
     const model = load(dir);

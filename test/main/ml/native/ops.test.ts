@@ -68,6 +68,8 @@ describe.skipIf(!native.ok)('native fused ops vs composite', () => {
       { B: 2, nH: 9, nKV: 3, T: 1, Tk: 6, hd: 16, mask: 'none' }, // decode step
       { B: 3, nH: 3, nKV: 3, T: 17, Tk: 17, hd: 6, mask: 'none' },
       { B: 2, nH: 9, nKV: 3, T: 64, Tk: 64, hd: 64, mask: 'batch' }, // SmolLM2's head layout
+      { B: 2, nH: 4, nKV: 2, T: 150, Tk: 150, hd: 8, mask: 'batch' }, // causal blocks skip masked keys
+      { B: 1, nH: 2, nKV: 1, T: 130, Tk: 140, hd: 4, mask: 'shared' },
     ];
     for (const c of cases) {
       it(`B ${c.B}, ${c.nH}/${c.nKV} heads, T ${c.T}, Tk ${c.Tk}, hd ${c.hd}, mask ${c.mask}: forward and gradients`, async () => {

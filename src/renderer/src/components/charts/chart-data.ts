@@ -64,7 +64,18 @@ export function tickLabels(vals: readonly (number | null)[]): string[] {
       const digits = Number.isFinite(spacing) && spacing > 0 ? Math.max(0, Math.ceil(Math.log10(biggest / spacing))) : 2;
       return v.toExponential(Math.min(6, digits));
     }
-    const decimals = Number.isFinite(spacing) && spacing > 0 ? Math.max(0, Math.ceil(-Math.log10(spacing) - 1e-9)) : 2;
-    return v.toFixed(Math.min(8, decimals));
+    return v.toFixed(decimalsFor(spacing));
   });
+}
+
+/** Fewest decimals that write a multiple of `spacing` exactly (0.025 → 3, 0.5 → 1, 20 → 0). */
+function decimalsFor(spacing: number): number {
+  if (!Number.isFinite(spacing) || spacing <= 0) return 2;
+  let d = Math.max(0, Math.ceil(-Math.log10(spacing) - 1e-9));
+  while (d < 8) {
+    const scaled = spacing * 10 ** d;
+    if (Math.abs(scaled - Math.round(scaled)) < 1e-6 * Math.max(1, scaled)) break;
+    d++;
+  }
+  return d;
 }

@@ -1,9 +1,10 @@
 /**
- * Rank sweeps in the run history: runs that differ only in r, trained to see how r matters.
- * A sweep is a set of runs sharing a tag that contains "sweep" (e.g. `rank-sweep`,
- * `sweep:starter`), or sharing a name that contains "sweep" once its trailing rank (`r=8`, `r8`)
- * is taken off. Each point is one run: its r, its accuracy when the run recorded one (else its
- * best eval loss), its trainable parameters and how long it took.
+ * Rank sweeps in the run history: runs that differ in r, trained to see how r matters.
+ * A sweep is either the runs sharing a tag that contains "sweep" (e.g. `rank-sweep`), or runs
+ * whose names are the same but for a trailing rank, e.g. scripts/learn-starter.ts --sweep's
+ * `starter-task r=1` … `starter-task r=16` (at least two different ranks). Each point is one run:
+ * its r, its held-out accuracy when the run recorded one as a metric, else its best eval loss,
+ * else its last training loss; its trainable parameters and how long it took.
  */
 import type { RunAnnotation, RunMetrics, RunSummary } from '../../../../shared/contract';
 
@@ -16,7 +17,8 @@ export interface SweepGroup {
 /** Metric names a run may record its held-out accuracy under (0..1). */
 export const ACCURACY_METRICS = ['accuracy', 'eval_accuracy', 'exact_match', 'eval_exact_match'];
 
-const RANK_SUFFIX = /[\s·:_-]*\br\s*=?\s*\d+\s*$/i;
+/** A trailing rank in a run name: "… r=8", "… r8", "… · r 16". */
+const RANK_SUFFIX = /[\s·:_-]*\br\s*=?\s*(\d+)\s*$/i;
 
 export function sweepGroups(runs: readonly RunSummary[], annotations: Readonly<Record<number, RunAnnotation>>): SweepGroup[] {
   const groups = new Map<string, SweepGroup>();
@@ -25,14 +27,21 @@ export function sweepGroups(runs: readonly RunSummary[], annotations: Readonly<R
     if (!g.runIds.includes(id)) g.runIds.push(id);
     groups.set(key, g);
   };
+  const namedRanks = new Map<string, Set<number>>();
   for (const r of runs) {
-    for (const t of annotations[r.id]?.tags ?? []) if (/sweep/i.test(t)) add(`tag:${t}`, t, r.id);
-    if (/sweep/i.test(r.name)) {
-      const base = r.name.replace(RANK_SUFFIX, '').trim();
-      if (!(annotations[r.id]?.tags ?? []).some((t) => /sweep/i.test(t))) add(`name:${base}`, base, r.id);
+    const tags = annotations[r.id]?.tags ?? [];
+    for (const t of tags) if (/sweep/i.test(t)) add(`tag:${t}`, t, r.id);
+    const m = RANK_SUFFIX.exec(r.name);
+    if (m && !tags.some((t) => /sweep/i.test(t))) {
+      const base = r.name.slice(0, m.index).trim();
+      if (!base) continue;
+      add(`name:${base}`, base, r.id);
+      namedRanks.set(base, (namedRanks.get(base) ?? new Set()).add(Number(m[1])));
     }
   }
-  return [...groups.values()].filter((g) => g.runIds.length >= 2).sort((a, b) => Math.max(...b.runIds) - Math.max(...a.runIds));
+  return [...groups.values()]
+    .filter((g) => g.runIds.length >= 2 && (!g.key.startsWith('name:') || (namedRanks.get(g.label)?.size ?? 0) >= 2))
+    .sort((a, b) => Math.max(...b.runIds) - Math.max(...a.runIds));
 }
 
 export interface SweepPoint {
@@ -42,6 +51,7 @@ export interface SweepPoint {
   /** Held-out accuracy 0..1, when the run recorded one. */
   accuracy: number | null;
   bestEvalLoss: number | null;
+  lastLoss: number | null;
   trainableParams: number | null;
   durationMs: number | null;
   status: RunSummary['status'];
@@ -64,8 +74,22 @@ export function sweepPoint(r: RunSummary, rank: number, metrics: RunMetrics): Sw
     rank,
     accuracy: accuracyOf(metrics),
     bestEvalLoss: evals.length ? Math.min(...evals) : r.lastEvalLoss,
+    lastLoss: r.lastLoss,
     trainableParams: r.trainableParams,
     durationMs: r.startedAt && r.finishedAt ? Date.parse(r.finishedAt) - Date.parse(r.startedAt) : null,
     status: r.status,
   };
+}
+
+export type SweepMeasure = 'accuracy' | 'evalLoss' | 'loss';
+
+/** The best measure every point of the sweep has: accuracy, else eval loss, else training loss. */
+export function sweepMeasure(points: readonly SweepPoint[]): SweepMeasure {
+  if (points.length && points.every((p) => p.accuracy !== null)) return 'accuracy';
+  if (points.length && points.every((p) => p.bestEvalLoss !== null)) return 'evalLoss';
+  return 'loss';
+}
+
+export function measureOf(p: SweepPoint, m: SweepMeasure): number | null {
+  return m === 'accuracy' ? p.accuracy : m === 'evalLoss' ? p.bestEvalLoss : p.lastLoss;
 }
