@@ -108,6 +108,21 @@ class Model(torch.nn.Module):
         return F.linear(rms_norm(h, self.final_norm, s['rms_eps']), self.embed)  # tied LM head
 
 
+def loaded_blas():
+    """The BLAS library actually mapped into this process (Debian's torch links libblas.so.3,
+    which the alternatives system points at OpenBLAS or the reference BLAS)."""
+    try:
+        with open('/proc/self/maps') as f:
+            libs = {line.split()[-1] for line in f if '.so' in line}
+    except OSError:
+        return 'unknown'
+    for lib in sorted(libs):
+        name = lib.rsplit('/', 1)[-1]
+        if 'openblas' in name or name.startswith('libblas') or 'mkl' in name:
+            return lib if 'openblas' in lib else f'{lib} (check: may be the reference BLAS)'
+    return 'unknown'
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--quick', action='store_true')
@@ -150,7 +165,7 @@ def main():
         'cpuSecondsPerStep': cpu / steps,
         'firstLoss': losses[0],
         'lastLoss': losses[-1],
-        'blas': 'openblas' if 'openblas' in torch.__config__.show().lower() else 'other',
+        'blas': loaded_blas(),
     }))
 
 

@@ -2,10 +2,11 @@
 
 Everything here is a pure function of a seed (Python's `random.Random`), so re-running the
 scripts rebuilds the same text. Two kinds of documents:
-  - plain English-like prose: templated sentences about people, animals, things, colours,
-    places, numbers and lists;
-  - ChatML conversations of small word and number tasks (repeat a list, first/last word, the
-    word before/after a given word, count the words, add two numbers, make a sentence, ...).
+  - plain English-like prose (a string): templated sentences about people, animals, things,
+    colours, places, numbers and lists;
+  - conversations (a list of (role, content) messages, rendered as ChatML) of small word and
+    number tasks: repeat a list, first/last word, the word before/after a given word, count the
+    words, add two digits, make a sentence, greet, write a plural.
 The companion fine-tuning task, reversing a list of words, is deliberately absent from the
 corpus: the base model knows the chat format and the list-handling tasks around it, but has
 never been asked to reverse a list.

@@ -12,7 +12,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from corpus import chatml, pretraining_documents  # noqa: E402
+from corpus import chatml, document_text, pretraining_documents  # noqa: E402
 from evaluate import read_jsonl  # noqa: E402
 from bpe import ByteLevelBPE  # noqa: E402
 
@@ -30,7 +30,7 @@ def main() -> None:
     with open(os.path.join(folder, "tokenizer.json"), encoding="utf-8") as f:
         model = json.load(f)["model"]
     tok = ByteLevelBPE(model["vocab"], [tuple(m) for m in model["merges"]])
-    texts = list(EDGE_CASES) + pretraining_documents(1234, 2000)
+    texts = list(EDGE_CASES) + [document_text(d) for d in pretraining_documents(1234, 2000)]
     for split in ("train", "test"):
         for row in read_jsonl(os.path.join(REPO, "resources", "starter-task", f"{split}.jsonl")):
             texts.append(chatml([(m["role"], m["content"]) for m in row["messages"]]))

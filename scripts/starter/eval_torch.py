@@ -20,8 +20,10 @@ import random
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see pretrain.py: idle OpenMP threads must not spin
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import chatml  # noqa: E402
