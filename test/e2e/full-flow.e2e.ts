@@ -9,7 +9,7 @@
  * history → a second run from the first one's settings, compared with it on the Runs page →
  * the first run's adapter exported as a merged model and as GGUF + Modelfile, each verified →
  * base and adapter answers side by side in the Playground.
- * Screenshots: test-results/flow-1-models.png … flow-9-playground.png.
+ * Screenshots: test-results/flow-1-models.png … flow-8-playground.png.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -40,7 +40,7 @@ describe('the full flow in Chromium', () => {
   let adapterId: number;
   let shownParams: number;
   /** Long enough to reload the page mid-run: a few seconds of training on the engine's backend. */
-  let STEPS: number;
+  let steps: number;
   /** Bodies of the page's runs.estimate calls, in order. */
   const estimateBodies: { config: Record<string, unknown> }[] = [];
   const generated: EventPayload<'generate.done'>[] = [];
@@ -54,7 +54,7 @@ describe('the full flow in Chromium', () => {
   beforeAll(async () => {
     shell = await startWebShell();
     shell.engine.events.on('generate.done', (e) => generated.push(e));
-    STEPS = SLOW_BACKENDS.includes((await api<SystemStatus>('system.status')).backend.name) ? 40 : 100;
+    steps = SLOW_BACKENDS.includes((await api<SystemStatus>('system.status')).backend.name) ? 40 : 100;
     browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1360, height: 1000 }, colorScheme: 'light' });
     page = await context.newPage();
@@ -137,7 +137,7 @@ describe('the full flow in Chromium', () => {
 
     await page.getByTestId('nr-rank-box').fill(String(RANK));
     await page.getByTestId('nr-stop-steps').check();
-    await page.getByTestId('nr-max-steps').fill(String(STEPS));
+    await page.getByTestId('nr-max-steps').fill(String(steps));
     await page.getByTestId('nr-batch').fill('2');
     await page.getByTestId('nr-seqlen').fill('64');
     await page.getByTestId('nr-lr').fill('0.01');
@@ -145,12 +145,12 @@ describe('the full flow in Chromium', () => {
 
     const panel = page.getByTestId('estimate-panel');
     await expect
-      .poll(async () => (await panel.getAttribute('data-pending')) === null && (await page.getByTestId('estimate-steps').textContent()) === String(STEPS), { timeout: 30_000 })
+      .poll(async () => (await panel.getAttribute('data-pending')) === null && (await page.getByTestId('estimate-steps').textContent()) === String(steps), { timeout: 30_000 })
       .toBe(true);
     const shown = Number((await page.getByTestId('estimate-params').textContent())!.replace(/[^\d]/g, ''));
     // The engine's estimate, asked through the API for the exact config the page sent last.
     const sent = estimateBodies.at(-1)!;
-    expect(sent.config).toMatchObject({ model: model.id, dataset: dataset.id, rank: RANK, maxSteps: STEPS, batchSize: 2, seqLen: 64, lr: 0.01 });
+    expect(sent.config).toMatchObject({ model: model.id, dataset: dataset.id, rank: RANK, maxSteps: steps, batchSize: 2, seqLen: 64, lr: 0.01 });
     const engine = await api<RunEstimate>('runs.estimate', sent);
     expect(shown).toBe(engine.trainableParams);
     shownParams = shown;
@@ -175,17 +175,17 @@ describe('the full flow in Chromium', () => {
     await expect.poll(() => points('chart-loss'), { timeout: 30_000 }).toBeGreaterThan(first);
     const second = await points('chart-loss');
     await expect.poll(() => points('chart-loss'), { timeout: 30_000 }).toBeGreaterThan(second);
-    await expect.poll(async () => (await page.getByTestId('run-step').textContent()) ?? '').toMatch(new RegExp(`^Step \\d+ of ${STEPS}$`));
+    await expect.poll(async () => (await page.getByTestId('run-step').textContent()) ?? '').toMatch(new RegExp(`^Step \\d+ of ${steps}$`));
     // The config the run trains with is the one estimated.
     const detail = await api<RunDetail>('runs.get', { id: firstRun });
-    expect(detail.config).toMatchObject({ rank: RANK, maxSteps: STEPS, targets: (estimateBodies.at(-1)!.config as { targets: string[] }).targets });
+    expect(detail.config).toMatchObject({ rank: RANK, maxSteps: steps, targets: (estimateBodies.at(-1)!.config as { targets: string[] }).targets });
     expect(detail.trainableParams).toBe(shownParams);
     await screenshot(page, 'flow-4-training', false);
     watch.assertClean();
   });
 
   it('5. a reload mid-run re-attaches: the history at once, then live steps, then the whole run', async () => {
-    expect(await runStatus(firstRun), 'the run ended before the reload: raise STEPS').toBe('running');
+    expect(await runStatus(firstRun), 'the run ended before the reload: raise steps').toBe('running');
     await page.reload();
     await page.getByTestId('chart-loss').waitFor();
     await expect.poll(() => points('chart-loss'), { timeout: 20_000 }).toBeGreaterThan(0);
@@ -193,9 +193,9 @@ describe('the full flow in Chromium', () => {
     await expect.poll(() => runStatus(firstRun), { timeout: 120_000, interval: 500 }).toBe('completed');
     await expect.poll(async () => (await page.getByTestId('run-status').getAttribute('data-status')) ?? '', { timeout: 20_000 }).toBe('completed');
     const stored = await api<RunMetrics>('runs.metrics', { id: firstRun });
-    expect(stored.loss.map((p) => p.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
-    await expect.poll(() => points('chart-loss'), { timeout: 20_000 }).toBe(STEPS);
-    expect(history).toBeLessThan(STEPS);
+    expect(stored.loss.map((p) => p.step)).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
+    await expect.poll(() => points('chart-loss'), { timeout: 20_000 }).toBe(steps);
+    expect(history).toBeLessThan(steps);
     await page.getByRole('link', { name: 'Open the adapter' }).waitFor();
     await page.mouse.move(0, 0);
     await screenshot(page, 'flow-5-reattached');
@@ -209,7 +209,7 @@ describe('the full flow in Chromium', () => {
     await page.getByTestId('nr-rank-box').fill(String(2 * RANK));
     await page.getByTestId('nr-name').fill('flow r8');
     await expect
-      .poll(async () => (await page.getByTestId('estimate-panel').getAttribute('data-pending')) === null && (await page.getByTestId('estimate-steps').textContent()) === String(STEPS), { timeout: 30_000 })
+      .poll(async () => (await page.getByTestId('estimate-panel').getAttribute('data-pending')) === null && (await page.getByTestId('estimate-steps').textContent()) === String(steps), { timeout: 30_000 })
       .toBe(true);
     const first = await api<RunDetail>('runs.get', { id: firstRun });
     expect(Number((await page.getByTestId('estimate-params').textContent())!.replace(/[^\d]/g, ''))).toBe(2 * first.trainableParams!);
@@ -228,7 +228,7 @@ describe('the full flow in Chromium', () => {
     await page.getByTestId('compare-view').waitFor();
     // Both loss curves overlaid, step for step.
     await expect.poll(async () => Number(await page.getByTestId('compare-chart').getAttribute('data-lines')), { timeout: 20_000 }).toBe(2);
-    await expect.poll(() => points('compare-chart'), { timeout: 20_000 }).toBe(STEPS);
+    await expect.poll(() => points('compare-chart'), { timeout: 20_000 }).toBe(steps);
     // The config diff: the rank is the one setting that differs.
     await expect.poll(async () => (await page.getByTestId('diff-rank').textContent())?.replace(/\s+/g, ' ')).toMatch(new RegExp(`Rank r ?${RANK} ?${2 * RANK}`));
     expect(await page.getByTestId('compare-table').locator('tr.differs').count()).toBe(1);

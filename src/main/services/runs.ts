@@ -510,7 +510,8 @@ export class RunsService {
       path: dir,
       source: 'run',
       baseModelId: run.modelId,
-      baseModelName: job.baseModelName,
+      // The library's name for display; the PEFT config keeps the path (base_model_name_or_path).
+      baseModelName: (run.modelId !== null ? this.models.repo.get(run.modelId)?.name : undefined) ?? job.baseModelName,
       runId,
       checkpointId: ckpt?.id ?? null,
       parentAdapterId: run.parentAdapterId,

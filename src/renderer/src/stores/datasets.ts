@@ -199,8 +199,16 @@ export const useDatasetsStore = defineStore('datasets', () => {
   const byId = computed(() => new Map(datasets.value.map((d) => [d.id, d])));
 
   api.on('datasets.changed', ({ id }) => {
-    void load();
-    if (id !== null && details.value[id]) void get(id);
+    // Reload the list first: a deleted dataset must be dropped, not fetched again (404).
+    void load().then(() => {
+      if (id === null || !details.value[id]) return;
+      if (byId.value.has(id)) void get(id);
+      else {
+        const rest = { ...details.value };
+        delete rest[id];
+        details.value = rest;
+      }
+    });
   });
   onReconnected(() => void load());
 
