@@ -17,8 +17,11 @@ export interface MatmulRow {
   name: string;
   /** [batch, M, N, K, transA, transB] */
   shape: [number, number, number, number, boolean, boolean];
+  /** Wall-clock GFLOP/s. */
   gflops: { openblas: number; addonGemm: number; tfjsNative: number };
-  /** tfjsNative / openblas */
+  /** GFLOP per second of process CPU time (all threads): comparable even on a busy machine. */
+  gflopsPerCpuSecond: { openblas: number; addonGemm: number; tfjsNative: number };
+  /** tfjsNative / openblas, wall clock */
   share: number;
 }
 
@@ -58,10 +61,11 @@ const MATMULS: [string, MatmulRow['shape']][] = [
   ['attn dk   dsᵀ·q', [36, 256, 64, 256, true, false]],
 ];
 
-/** Repeats fn until `minMs` have passed (after one warm-up call); returns calls per second. */
-function rate(fn: () => void, minMs: number): number {
+/** Repeats fn until `minMs` have passed (after one warm-up call); returns calls per wall second and per CPU second. */
+function rates(fn: () => void, minMs: number): { wall: number; cpu: number } {
   fn();
   let n = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   let t = 0;
   do {
@@ -69,8 +73,11 @@ function rate(fn: () => void, minMs: number): number {
     n++;
     t = performance.now() - t0;
   } while (t < minMs);
-  return (n * 1000) / t;
+  const c = process.cpuUsage(c0);
+  return { wall: (n * 1000) / t, cpu: n / ((c.user + c.system) / 1e6) };
 }
+
+const rate = (fn: () => void, minMs: number): number => rates(fn, minMs).wall;
 
 function randomArray(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);
@@ -94,14 +101,21 @@ function benchMatmul(addon: NativeAddon, minMs: number, quick: boolean): MatmulR
     const flop = 2 * batch * m * n * k;
     const gemm = () => addon.gemm(a, b, c, batch, m, n, k, ta, tb, ao, bo, 1, 0);
     addon.setGemmMode('blas');
-    const openblas = (rate(gemm, minMs) * flop) / 1e9;
+    const openblas = rates(gemm, minMs);
     addon.setGemmMode('pool');
-    const addonGemm = (rate(gemm, minMs) * flop) / 1e9;
+    const addonGemm = rates(gemm, minMs);
     const at = tf.tensor(a, batch === 1 ? (ta ? [k, m] : [m, k]) : ta ? [batch, k, m] : [batch, m, k]);
     const bt = tf.tensor(b, batch === 1 ? (tb ? [n, k] : [k, n]) : tb ? [batch, n, k] : [batch, k, n]);
-    const tfjsNative = (rate(() => tf.matMul(at, bt, ta, tb).dispose(), minMs) * flop) / 1e9;
+    const tfjsNative = rates(() => tf.matMul(at, bt, ta, tb).dispose(), minMs);
     tf.dispose([at, bt]);
-    rows.push({ name, shape, gflops: { openblas, addonGemm, tfjsNative }, share: tfjsNative / openblas });
+    const g = (r: { wall: number; cpu: number }, key: 'wall' | 'cpu') => (r[key] * flop) / 1e9;
+    rows.push({
+      name,
+      shape,
+      gflops: { openblas: g(openblas, 'wall'), addonGemm: g(addonGemm, 'wall'), tfjsNative: g(tfjsNative, 'wall') },
+      gflopsPerCpuSecond: { openblas: g(openblas, 'cpu'), addonGemm: g(addonGemm, 'cpu'), tfjsNative: g(tfjsNative, 'cpu') },
+      share: tfjsNative.wall / openblas.wall,
+    });
   }
   return rows;
 }
@@ -148,9 +162,16 @@ export async function runKernelBench(addon: NativeAddon, options: { quick?: bool
 }
 
 export function formatKernelBench(r: KernelBenchResult): string {
-  const lines = [`BLAS: ${r.blas}; ${r.threads} threads`, '', 'matmul (GFLOP/s)            OpenBLAS   addon gemm   tf.matMul native   share'];
+  const lines = [
+    `BLAS: ${r.blas}; ${r.threads} threads`,
+    '',
+    'matmul: GFLOP/s wall (GFLOP per CPU-second)   OpenBLAS          addon gemm        tf.matMul native   share',
+  ];
+  const cell = (wall: number, cpu: number) => `${wall.toFixed(1).padStart(7)} (${cpu.toFixed(1).padStart(5)})`.padEnd(18);
   for (const m of r.matmul) {
-    lines.push(`${m.name.padEnd(26)} ${m.gflops.openblas.toFixed(1).padStart(9)} ${m.gflops.addonGemm.toFixed(1).padStart(12)} ${m.gflops.tfjsNative.toFixed(1).padStart(18)} ${(m.share * 100).toFixed(0).padStart(6)}%`);
+    const w = m.gflops;
+    const c = m.gflopsPerCpuSecond;
+    lines.push(`${m.name.padEnd(44)} ${cell(w.openblas, c.openblas)}${cell(w.addonGemm, c.addonGemm)}${cell(w.tfjsNative, c.tfjsNative)} ${(m.share * 100).toFixed(0).padStart(4)}%`);
   }
   const backends = Object.keys(r.elementwise[0]?.melemPerSec ?? {});
   lines.push('', `elementwise (Melem/s)${' '.repeat(24)}${backends.map((b) => b.padStart(10)).join('')}`);

@@ -118,7 +118,7 @@ async function main(): Promise<void> {
         lr: Number(values.lr ?? 3e-3),
         scheduler: 'cosine',
         warmup: 10,
-        maxSteps: Number(values.steps ?? 300),
+        maxSteps: Number(values.steps ?? 800),
         batchSize: 16,
         seqLen: 64,
         checkpointEvery: 100,

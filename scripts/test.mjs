@@ -24,6 +24,10 @@ function addVitestCounts(file) {
   const r = JSON.parse(fs.readFileSync(file, 'utf8'));
   totals.passed += r.numPassedTests ?? 0;
   totals.failed += r.numFailedTests ?? 0;
+  // A suite that failed before any test ran (an import error) counts as one failure.
+  for (const suite of r.testResults ?? []) {
+    if (suite.status === 'failed' && !(suite.assertionResults ?? []).some((a) => a.status === 'failed')) totals.failed += 1;
+  }
   totals.skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 

@@ -30,7 +30,8 @@ for (const { text, ids } of cases) {
   }
 }
 for (const text of [...cases.map((c) => c.text), ...extra]) {
-  const back = tokenizer.decode(tokenizer.encode(text).ids, { skip_special_tokens: false })
+  const ids = tokenizer.encode(text).ids
+  const back = ids.length ? tokenizer.decode(ids, { skip_special_tokens: false }) : ''
   if (back !== text) {
     failures++
     if (failures <= 10) console.error('round trip differs:', JSON.stringify(text), '->', JSON.stringify(back))

@@ -11,9 +11,9 @@ import json
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts in the repo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import chatml, document_text, pretraining_documents  # noqa: E402
-from evaluate import read_jsonl  # noqa: E402
 from bpe import ByteLevelBPE  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -23,6 +23,11 @@ EDGE_CASES = [
     "<|endoftext|>The red cat<|endoftext|>", "Reverse the order of these words: cat dog sun",
     "UPPER lower MiXeD", "(brackets) [square] {curly} \"quotes\" 'single'", "\r\n windows line\r\n",
 ]
+
+
+def read_jsonl(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def main() -> None:

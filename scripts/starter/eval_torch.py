@@ -2,7 +2,7 @@
 """Scores the committed starter model on its companion task, then checks in PyTorch that LoRA
 learns the task: the reference the studio's own trainer is measured against.
 
-    /usr/bin/python3 scripts/starter/eval_torch.py [--steps 300] [--targets q_proj,k_proj,v_proj,o_proj]
+    /usr/bin/python3 scripts/starter/eval_torch.py [--steps 300] [--targets q_proj,v_proj] [--lr 4e-3]
 
 1. Base model: greedy exact match on resources/starter-task/test.jsonl.
 2. LoRA (PEFT layout, A Kaiming-uniform, B zeros, scale alpha/r) on the chosen modules of every
@@ -25,6 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see pretrain.py: idle Ope
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts in the repo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import chatml  # noqa: E402
 from evaluate import chat_prompt, exact_match, generate_greedy, load_model, load_tokenizer, read_jsonl  # noqa: E402
@@ -63,18 +64,19 @@ def write_reference(model, tok, test_rows: list[dict], path: str) -> None:
             out.append({"prompt": text, "prompt_ids": ids, "generated_ids": generated,
                         "text": tok.decode(generated), "last_logits_first_16": [round(float(x), 5) for x in logits[:16]],
                         "last_logits_argmax": int(logits.argmax())})
+    made_by = ("scripts/starter/eval_torch.py (PyTorch float32 on the F16 checkpoint, greedy, no KV cache, "
+               "stop on <|im_end|> or <|endoftext|>, at most 16 new tokens)")
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"made_by": "scripts/starter/eval_torch.py (PyTorch float32 on the F16 checkpoint, greedy, "
-                              "no KV cache, stop on <|im_end|> or <|endoftext|>, at most 16 new tokens)",
-                   "cases": out}, f, indent=1)
-        f.write("\n")
+        f.write('{"made_by": ' + json.dumps(made_by) + ',\n "cases": [\n  ')
+        f.write(",\n  ".join(json.dumps(c) for c in out))
+        f.write("\n]}\n")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=os.path.join(REPO, "resources", "starter-model"))
     ap.add_argument("--task", default=os.path.join(REPO, "resources", "starter-task"))
-    ap.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj")
+    ap.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--alpha", type=float, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts in the repo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corpus import task_splits  # noqa: E402
 

@@ -258,6 +258,18 @@ describe('starter task (reverse a list of words)', () => {
 });
 
 describe.skipIf(!fs.existsSync(LOADER))('starter model in the studio engine (src/main/ml/loader.ts)', () => {
+  it('has a model card with the seven LoRA-targetable projections in every layer', async () => {
+    const { inspectModelFolder } = await import('../../src/main/ml/loader');
+    const card = inspectModelFolder(MODEL_DIR);
+    expect(card.modelType).toBe('llama');
+    expect(card.storedDtypes).toEqual({ F16: 4 * 9 + 2 });
+    expect(card.hasChatTemplate).toBe(true);
+    expect(card.loraTargets.map((t) => t.peftName).sort()).toEqual(
+      ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj'],
+    );
+    expect(card.loraTargets.every((t) => t.layers === 4)).toBe(true);
+  });
+
   it('loads and greedy-generates the PyTorch reference tokens, with matching logits', async () => {
     const tf = await import('@tensorflow/tfjs');
     const { loadModelFolder } = await import('../../src/main/ml/loader');
@@ -271,7 +283,7 @@ describe.skipIf(!fs.existsSync(LOADER))('starter model in the studio engine (src
           const out = loaded.model.forward(tf.tensor2d([c.prompt_ids], [1, c.prompt_ids.length], 'int32'), { lastPositionOnly: true });
           return Array.from(out.reshape([-1]).dataSync());
         });
-        logits.slice(0, 16).forEach((v, i) => expect(Math.abs(v - c.last_logits_first_16[i]), `${c.prompt} logit ${i}`).toBeLessThan(1e-3));
+        logits.slice(0, 16).forEach((v, i) => expect(Math.abs(v - c.last_logits_first_16[i]), `${c.prompt} logit ${i}`).toBeLessThan(1e-4));
         expect(logits.indexOf(Math.max(...logits))).toBe(c.last_logits_argmax);
         const res = await generate(loaded.model, [c.prompt_ids], {
           maxNewTokens: 16,

@@ -6,7 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { isTemplateChoice, resolveTemplate } from '../datasets/templates';
 import { selectBackend } from '../ml/backends';
+import { renderChatTemplate } from '../ml/chat-template';
 import { generate } from '../ml/generate';
 import { loadModelFolder, type LoadedModelFolder } from '../ml/loader';
 import { LoraAdapter } from '../ml/lora/adapter';
@@ -121,10 +123,21 @@ export async function runJob(job: TrainJob, link: ParentLink): Promise<void> {
     link.send({ type: 'checkpoint', step: trainer.step, path: dir });
     return dir;
   };
+  // A sample prompt is a user turn rendered with the run's template, as the model was trained.
+  const promptIds = (prompt: string): number[] => {
+    const choice = job.data.kind === 'dataset' ? (job.data.template ?? 'model') : null;
+    if (choice === null || !isTemplateChoice(choice)) return tokenizer.encode(prompt);
+    const tpl = resolveTemplate(tokenizer, choice);
+    const text = renderChatTemplate(tpl.source, [{ role: 'user', content: prompt }], {
+      addGenerationPrompt: true,
+      specialTokens: { bos_token: '', eos_token: '', ...tokenizer.templateVariables() },
+    });
+    return tokenizer.encode(text, { addSpecialTokens: tpl.addSpecialTokens });
+  };
   const samples = async () => {
     const prompts = c.samplePrompts;
     for (const prompt of prompts) {
-      const ids = tokenizer.encode(prompt);
+      const ids = promptIds(prompt);
       const out = await generate(model, [ids], {
         maxNewTokens: c.sampleMaxTokens,
         temperature: 0,
