@@ -320,7 +320,11 @@ describe('runs in Chromium', () => {
     await expect.poll(() => page.getByTestId('start-adapter').inputValue()).toBe(String(fromCheckpoint!.id));
     expect(await page.getByTestId('nr-rank-box').isDisabled()).toBe(true);
     await expect.poll(() => page.locator('[data-testid="target-grid"] [role="gridcell"][aria-selected="true"]').count()).toBe(4 * card.layers - 1);
-    await expect.poll(async () => (await page.getByTestId('estimate-params').textContent())?.replace(/[^\d]/g, ''), { timeout: 20_000 }).toBe('896');
+    // Σ r·(in+out) over the attention cells minus layer 0's q_proj, at the checkpoint's rank 4.
+    const attention = card.modules.filter((m) => ['q_proj', 'k_proj', 'v_proj', 'o_proj'].includes(m.name));
+    const q = attention.find((m) => m.name === 'q_proj')!;
+    const expected = 4 * (attention.reduce((n, m) => n + m.inFeatures + m.outFeatures, 0) * card.layers - (q.inFeatures + q.outFeatures));
+    await expect.poll(async () => (await page.getByTestId('estimate-params').textContent())?.replace(/[^\d]/g, ''), { timeout: 20_000 }).toBe(String(expected));
 
     await page.getByTestId('nav-runs').click();
     await page.getByTestId(`run-delete-${id}`).click();
