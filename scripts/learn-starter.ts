@@ -28,6 +28,7 @@ import { selectBackend } from '../src/main/ml/backends';
 import { datasetsService } from '../src/main/services/datasets';
 import { ModelsService } from '../src/main/services/models';
 import { runsService } from '../src/main/services/runs';
+import { RunsLibrary } from '../src/main/services/runs-library';
 import { createAdaptersRepo } from '../src/main/storage/repos/adapters';
 import { appRoot } from '../src/main/storage/paths';
 
@@ -140,6 +141,10 @@ async function main(): Promise<void> {
       const folder = loadModelFolder(modelDir);
       loadPeftAdapter(adapter.path, folder.model);
       const acc = await accuracy(folder, test);
+      // Stored with the run: the Runs page's rank-sweep view plots accuracy against r.
+      const library = new RunsLibrary(engine);
+      library.recordEvaluation(run.id, { accuracy: acc });
+      if (values.sweep) library.setTags(run.id, ['rank-sweep']);
       results.push({ rank, runId: run.id, trainableParams: done.trainableParams ?? 0, accuracy: acc, trainSeconds, status: done.status });
       log(`r=${rank}: exact match ${(acc * 100).toFixed(1)}% after ${trainSeconds.toFixed(0)}s of training (run ${run.id})`);
     }

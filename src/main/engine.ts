@@ -10,11 +10,17 @@ import { openDatabase, type DB } from './storage/db';
 import { dataPaths, resolveDataDir } from './storage/paths';
 import { createSettingsRepo } from './storage/repos/settings';
 import { EventBus } from './events';
+import type { TrainerChannel } from './trainer/protocol';
 
 export interface EngineOptions {
   /** Explicit data dir (--data-dir, Electron's userData); else env / platform default. */
   dataDir?: string;
   shell: ShellKind;
+  /**
+   * Starts a trainer process. The desktop shell passes Electron's utilityProcess here
+   * (desktop/trainer.ts); web and CLI leave it out and get child_process.fork (trainer/fork.ts).
+   */
+  spawnTrainer?: () => TrainerChannel;
 }
 
 export function appVersion(): string {
@@ -38,6 +44,7 @@ export class Engine {
   private constructor(
     readonly shell: ShellKind,
     readonly dataDir: string,
+    readonly spawnTrainer: (() => TrainerChannel) | undefined,
   ) {
     this.paths = dataPaths(dataDir);
     fs.mkdirSync(dataDir, { recursive: true });
@@ -49,7 +56,7 @@ export class Engine {
   }
 
   static open(opts: EngineOptions): Engine {
-    return new Engine(opts.shell, resolveDataDir(opts.dataDir));
+    return new Engine(opts.shell, resolveDataDir(opts.dataDir), opts.spawnTrainer);
   }
 
   /** Register cleanup to run at close() (trainer processes, servers, watchers). */

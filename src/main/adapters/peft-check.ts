@@ -102,7 +102,7 @@ export function checkPeftAdapter(dir: string, model: ModelShapes): AdapterCheck 
     );
   }
   const embeds = [...new Set(full.filter((o) => EMBEDDINGS.test(o.module)).map((o) => o.module))];
-  if (embeds.length) problems.push(`it contains full weights of ${listed(embeds)} (modules_to_save or resized embeddings), which LoRA Studio does not import`);
+  if (embeds.length) problems.push(`it contains full weights of ${listed(embeds)} (modules_to_save or resized embeddings), which LoRA Studio cannot import into a LoRA adapter`);
   const otherFull = full.filter((o) => !HEAD.test(o.module) && !EMBEDDINGS.test(o.module)).map((o) => o.name);
   if (otherFull.length) problems.push(`it contains tensors that are not LoRA factors: ${listed(otherFull)}`);
   if (s.dora || inventory.other.some((o) => o.kind === 'dora')) problems.push('it is a DoRA adapter (use_dora: true, lora_magnitude_vector tensors), which LoRA Studio does not apply');
@@ -110,7 +110,7 @@ export function checkPeftAdapter(dir: string, model: ModelShapes): AdapterCheck 
   if (s.bias !== 'none') problems.push(`bias is "${s.bias}": the adapter trained the model's biases, which LoRA Studio does not apply`);
   if (inventory.other.some((o) => o.kind === 'embedding-lora')) problems.push('it has LoRA on embedding layers (lora_embedding_A/B), which LoRA Studio does not apply');
   if (s.layerReplication) problems.push('it uses layer_replication, which LoRA Studio does not support');
-  if (s.trainableTokens) problems.push('it trains individual token embeddings (trainable_token_indices), which LoRA Studio does not import');
+  if (s.trainableTokens) problems.push('it trains individual token embeddings (trainable_token_indices), which LoRA Studio cannot import into a LoRA adapter');
 
   const modules: MappedModule[] = [];
   const unknown: string[] = [];

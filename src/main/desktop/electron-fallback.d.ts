@@ -155,3 +155,27 @@ export const session: { readonly defaultSession: Session };
 export const shell: { openExternal(url: string): Promise<void> };
 
 export const nativeTheme: { readonly shouldUseDarkColors: boolean };
+
+export interface UtilityProcess {
+  readonly pid: number | undefined;
+  readonly stderr: NodeJS.ReadableStream | null;
+  readonly stdout: NodeJS.ReadableStream | null;
+  postMessage(message: any, transfer?: unknown[]): void;
+  on(event: 'message', listener: (message: any) => void): this;
+  on(event: 'exit', listener: (code: number) => void): this;
+  on(event: 'spawn', listener: () => void): this;
+  on(event: 'error', listener: (type: 'FatalError', location: string, report: string) => void): this;
+  kill(): boolean;
+}
+
+export interface ForkOptions {
+  env?: NodeJS.ProcessEnv;
+  execArgv?: string[];
+  cwd?: string;
+  stdio?: 'pipe' | 'ignore' | 'inherit' | ('pipe' | 'ignore' | 'inherit')[];
+  serviceName?: string;
+}
+
+export const utilityProcess: {
+  fork(modulePath: string, args?: string[], options?: ForkOptions): UtilityProcess;
+};

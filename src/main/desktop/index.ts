@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { app, BrowserWindow, dialog, ipcMain, session } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, session, utilityProcess } from 'electron';
 import { openEngine } from '../bootstrap';
 import type { Engine } from '../engine';
 import { createHandlers } from '../handlers';
@@ -19,6 +19,7 @@ import { appUrlMatcher, registerIpcHandlers } from './ipc';
 import { desktopDataDir } from './options';
 import { applySessionPolicy, createMainWindow, hardenWebContents } from './window';
 import { desktopDialogHandlers } from './dialogs';
+import { utilityTrainer } from './trainer';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // out/main
 const devServerUrl = !app.isPackaged ? process.env.ELECTRON_RENDERER_URL : undefined;
@@ -46,7 +47,9 @@ async function start(): Promise<void> {
   try {
     useElectronSqliteBuild();
     const dataDir = desktopDataDir(process.argv.slice(1), process.env, app.getPath('userData'));
-    engine = openEngine({ dataDir, shell: 'desktop' });
+    // Training runs in a utility process built next to this file (electron.vite.config.ts).
+    const trainerEntry = path.join(here, 'trainer-child.js');
+    engine = openEngine({ dataDir, shell: 'desktop', spawnTrainer: () => utilityTrainer(utilityProcess, trainerEntry) });
   } catch (err) {
     fail('LoRA Studio cannot open its data', err);
     return;

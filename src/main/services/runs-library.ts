@@ -9,6 +9,7 @@ import type { RunStatus } from '../../shared/contract/runs';
 import type { Engine } from '../engine';
 import { NotFoundError, UserError } from '../errors';
 import { createCheckpointsRepo } from '../storage/repos/checkpoints';
+import { createMetricsRepo } from '../storage/repos/metrics';
 import { createPresetsRepo } from '../storage/repos/presets';
 import { createRunLibraryRepo } from '../storage/repos/run-library';
 import { createRunsRepo } from '../storage/repos/runs';
@@ -21,8 +22,10 @@ export class RunsLibrary {
   private readonly library;
   private readonly checkpoints;
   private readonly presets;
+  private readonly metrics;
 
   constructor(private readonly engine: Engine) {
+    this.metrics = createMetricsRepo(engine.db);
     this.runs = createRunsRepo(engine.db);
     this.library = createRunLibraryRepo(engine.db);
     this.checkpoints = createCheckpointsRepo(engine.db);
@@ -44,6 +47,22 @@ export class RunsLibrary {
     this.annotation(id);
     this.library.setTags(id, [...new Set(tags.map((t) => t.trim()).filter(Boolean))]);
     return this.changed(id);
+  }
+
+  /**
+   * Records measurements made after training (e.g. `accuracy` on held-out rows, as
+   * scripts/learn-starter.ts does) as metrics of a finished run, at its last training step, so the
+   * run history can compare runs by them. Values must be finite.
+   */
+  recordEvaluation(id: number, values: Record<string, number>): void {
+    const run = this.runs.get(id);
+    if (!run) throw new NotFoundError(`no run with id ${id}`);
+    if (ACTIVE.includes(run.status)) throw new UserError(`run ${id} ("${run.name}") is ${run.status}: record evaluations once it has finished`, 409);
+    const bad = Object.entries(values).filter(([, v]) => !Number.isFinite(v));
+    if (bad.length) throw new UserError(`not a finite number: ${bad.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+    const step = this.metrics.last(id, 'loss')?.step ?? 0;
+    this.metrics.insert(id, Object.entries(values).map(([name, value]) => ({ name, step, value })));
+    this.changed(id);
   }
 
   /**

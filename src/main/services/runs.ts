@@ -85,7 +85,7 @@ function pidAlive(pid: number | null): boolean {
 }
 
 export interface RunsServiceOptions {
-  /** Starts a trainer process (child_process.fork by default; the desktop shell passes utilityProcess). */
+  /** Starts a trainer process; else the engine's (the desktop shell's utilityProcess), else child_process.fork. */
   spawn?: () => TrainerChannel;
 }
 
@@ -114,7 +114,7 @@ export class RunsService {
     this.adapters = createAdaptersRepo(engine.db);
     this.datasets = createDatasetsRepo(engine.db);
     this.models = new ModelsService(engine);
-    this.spawn = opts.spawn ?? (() => forkTrainer());
+    this.spawn = opts.spawn ?? engine.spawnTrainer ?? (() => forkTrainer());
     this.recoverInterrupted();
     engine.onClose(() => this.shutdown());
   }
@@ -491,7 +491,11 @@ export class RunsService {
     if (active.killTimer) clearTimeout(active.killTimer);
     this.flush();
     if (this.active === active) this.active = null;
-    if (!active.finished) {
+    if (active.finished) {
+      // The run ended with 'done' while its process was still live; now that it is gone the
+      // summary's live fields (and whether it can be resumed) change.
+      this.changed(active.runId);
+    } else {
       const how = signal ? `the trainer process was killed (${signal})` : `the trainer process exited with code ${code}`;
       const lastLine = detail.split('\n').filter((l) => l.trim()).slice(-1)[0];
       const cause = active.lastError ?? (lastLine ? `${how}: ${lastLine}` : how);

@@ -64,6 +64,25 @@ describe('run notes and tags', () => {
   });
 });
 
+describe('evaluations recorded after training', () => {
+  it('stores them as metrics at the run\'s last step', () => {
+    const id = addRun('completed');
+    library.recordEvaluation(id, { accuracy: 0.93 });
+    const rows = createMetricsRepo(engine.db).list(id).filter((m) => m.name === 'accuracy');
+    expect(rows).toEqual([{ name: 'accuracy', step: 2, value: 0.93 }]);
+    expect(events.filter(([n]) => n === 'runs.annotated')).toHaveLength(1);
+  });
+
+  it('refuses a run still training, a missing run and non-finite values', () => {
+    const running = addRun('running');
+    expect(() => library.recordEvaluation(running, { accuracy: 0.5 })).toThrow(/is running/);
+    expect(() => library.recordEvaluation(999, { accuracy: 0.5 })).toThrow(/no run with id 999/);
+    const done = addRun('completed');
+    expect(() => library.recordEvaluation(done, { accuracy: Number.NaN })).toThrow(/accuracy=NaN/);
+    expect(createMetricsRepo(engine.db).list(done).some((m) => m.name === 'accuracy')).toBe(false);
+  });
+});
+
 describe('deleting a run', () => {
   it('removes a finished run with its metrics, checkpoints and folder', () => {
     const id = addRun('completed');
