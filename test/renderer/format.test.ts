@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatPercent } from '../../src/renderer/src/format';
+import { errorMessage, formatBytes, formatPercent } from '../../src/renderer/src/format';
 import { resolveTheme } from '../../src/renderer/src/theme-choice';
 import { connectionLabel } from '../../src/renderer/src/labels';
 
@@ -34,5 +34,13 @@ describe('connection label', () => {
     expect(connectionLabel({ state: 'reconnecting', retryAt: 10_500 }, 7_000)).toBe('Reconnecting in 4 s');
     expect(connectionLabel({ state: 'reconnecting', retryAt: 10_000 }, 10_200)).toBe('Reconnecting…');
     expect(connectionLabel({ state: 'connected' }, 0)).toBe('Live updates on');
+  });
+});
+
+describe('errorMessage', () => {
+  it('takes an Error’s message, else the thrown value as text', () => {
+    expect(errorMessage(new Error('no such folder'))).toBe('no such folder');
+    expect(errorMessage('plain')).toBe('plain');
+    expect(errorMessage(42)).toBe('42');
   });
 });

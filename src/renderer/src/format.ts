@@ -1,4 +1,4 @@
-/** Numbers as people read them, always with their unit. */
+/** Numbers as people read them, always with their unit; a failure as the words it carries. */
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
@@ -18,4 +18,9 @@ export function formatPercent(fraction: number): string {
   if (!Number.isFinite(fraction)) return '—';
   const pct = fraction * 100;
   return `${pct >= 10 || pct === 0 ? pct.toFixed(0) : pct.toFixed(1)} %`;
+}
+
+/** The text shown for a failed call: the engine's message, or whatever was thrown. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -5,11 +5,11 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { AdapterCheckReport, AdapterDetail, AdapterSpectrumInfo, AdapterSummary, CombineReport, ResizeReport } from '../../../shared/contract';
+import type { AdapterCheckReport, AdapterSummary, CombineReport, ResizeReport } from '../../../shared/contract';
 import { api } from '../api';
+import { errorMessage } from '../format';
 import { onReconnected } from './connection';
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+import { useKeyedLoadable, useLoadable } from './loadable';
 
 /** An import the engine refused before anything was stored: the folder, the model and why. */
 export interface ImportRefusal {
@@ -20,19 +20,16 @@ export interface ImportRefusal {
 
 export const useAdaptersStore = defineStore('adapters', () => {
   const adapters = shallowRef<AdapterSummary[]>([]);
-  /** False until the first list arrived: the page shows a placeholder, not an empty library. */
-  const loaded = ref(false);
-  const loading = ref(false);
-  const error = ref<string | null>(null);
+  const { loaded, loading, error, load } = useLoadable(async () => {
+    adapters.value = await api.call('adapters.list', {});
+  });
 
-  const details = shallowRef<Record<number, AdapterDetail>>({});
-  const detailErrors = ref<Record<number, string>>({});
-  const detailLoading = ref<number | null>(null);
+  const detailCache = useKeyedLoadable((id) => api.call('adapters.get', { id }));
+  const { values: details, errors: detailErrors, loadingId: detailLoading, get: show } = detailCache;
 
   /** Spectra by adapter id: computed from the weights, so fetched once per adapter. */
-  const spectra = shallowRef<Record<number, AdapterSpectrumInfo>>({});
-  const spectrumErrors = ref<Record<number, string>>({});
-  const spectrumLoading = ref<number | null>(null);
+  const spectrumCache = useKeyedLoadable((id) => api.call('adapters.svd', { id }));
+  const { values: spectra, errors: spectrumErrors, loadingId: spectrumLoading, get: spectrum } = spectrumCache;
 
   /** The folder being checked and imported. */
   const importing = ref<string | null>(null);
@@ -55,58 +52,6 @@ export const useAdaptersStore = defineStore('adapters', () => {
   /** The desktop shell opens folders in the file manager; the web shell shows the path. */
   const canReveal = api.kind === 'desktop';
 
-  let pendingList: Promise<void> | null = null;
-  function load(): Promise<void> {
-    pendingList ??= (async () => {
-      loading.value = true;
-      try {
-        adapters.value = await api.call('adapters.list', {});
-        error.value = null;
-        loaded.value = true;
-      } catch (err) {
-        error.value = message(err);
-      } finally {
-        loading.value = false;
-        pendingList = null;
-      }
-    })();
-    return pendingList;
-  }
-
-  async function show(id: number, force = false): Promise<AdapterDetail | null> {
-    if (!force && details.value[id]) return details.value[id];
-    detailLoading.value = id;
-    try {
-      const d = await api.call('adapters.get', { id });
-      details.value = { ...details.value, [id]: d };
-      const { [id]: _dropped, ...rest } = detailErrors.value;
-      detailErrors.value = rest;
-      return d;
-    } catch (err) {
-      detailErrors.value = { ...detailErrors.value, [id]: message(err) };
-      return null;
-    } finally {
-      if (detailLoading.value === id) detailLoading.value = null;
-    }
-  }
-
-  async function spectrum(id: number, force = false): Promise<AdapterSpectrumInfo | null> {
-    if (!force && spectra.value[id]) return spectra.value[id];
-    spectrumLoading.value = id;
-    try {
-      const s = await api.call('adapters.svd', { id });
-      spectra.value = { ...spectra.value, [id]: s };
-      const { [id]: _dropped, ...rest } = spectrumErrors.value;
-      spectrumErrors.value = rest;
-      return s;
-    } catch (err) {
-      spectrumErrors.value = { ...spectrumErrors.value, [id]: message(err) };
-      return null;
-    } finally {
-      if (spectrumLoading.value === id) spectrumLoading.value = null;
-    }
-  }
-
   /** A changed summary replaces the listed one and the summary part of a loaded detail. */
   function upsert(a: AdapterSummary): void {
     adapters.value = adapters.value.some((x) => x.id === a.id) ? adapters.value.map((x) => (x.id === a.id ? a : x)) : [...adapters.value, a];
@@ -116,10 +61,8 @@ export const useAdaptersStore = defineStore('adapters', () => {
 
   function forget(id: number): void {
     adapters.value = adapters.value.filter((a) => a.id !== id);
-    const { [id]: _d, ...restDetails } = details.value;
-    details.value = restDetails;
-    const { [id]: _s, ...restSpectra } = spectra.value;
-    spectra.value = restSpectra;
+    detailCache.forget(id);
+    spectrumCache.forget(id);
   }
 
   /**
@@ -142,7 +85,7 @@ export const useAdaptersStore = defineStore('adapters', () => {
       upsert(a);
       return a;
     } catch (err) {
-      importError.value = message(err);
+      importError.value = errorMessage(err);
       return null;
     } finally {
       importing.value = null;
@@ -160,7 +103,7 @@ export const useAdaptersStore = defineStore('adapters', () => {
       upsert(await api.call('adapters.rename', { id, name: name.trim() }));
       return null;
     } catch (err) {
-      return message(err);
+      return errorMessage(err);
     }
   }
 
@@ -169,7 +112,7 @@ export const useAdaptersStore = defineStore('adapters', () => {
       upsert(await api.call('adapters.setTags', { id, tags }));
       return null;
     } catch (err) {
-      return message(err);
+      return errorMessage(err);
     }
   }
 
@@ -178,7 +121,7 @@ export const useAdaptersStore = defineStore('adapters', () => {
       upsert(await api.call('adapters.setNotes', { id, notes }));
       return null;
     } catch (err) {
-      return message(err);
+      return errorMessage(err);
     }
   }
 
@@ -191,7 +134,7 @@ export const useAdaptersStore = defineStore('adapters', () => {
       forget(id);
       return { path: r.path, filesDeleted: r.filesDeleted };
     } catch (err) {
-      deleteError.value = { id, message: message(err) };
+      deleteError.value = { id, message: errorMessage(err) };
       return null;
     } finally {
       deleting.value = null;
@@ -212,7 +155,7 @@ export const useAdaptersStore = defineStore('adapters', () => {
       resized.value = { ...resized.value, [id]: report };
       return report;
     } catch (err) {
-      resizeError.value = { id, message: message(err) };
+      resizeError.value = { id, message: errorMessage(err) };
       return null;
     } finally {
       resizing.value = null;
@@ -233,7 +176,7 @@ export const useAdaptersStore = defineStore('adapters', () => {
       combined.value = { ...combined.value, [items[0].id]: report };
       return report;
     } catch (err) {
-      combineError.value = message(err);
+      combineError.value = errorMessage(err);
       return null;
     } finally {
       combining.value = false;

@@ -19,7 +19,9 @@ import type {
   PreviewResult,
 } from '../../../shared/contract';
 import { api } from '../api';
+import { errorMessage } from '../format';
 import { onReconnected } from './connection';
+import { useKeyedLoadable, useLoadable } from './loadable';
 
 export type InspectRequest = CallArgs<'datasets.inspect'>;
 export type ImportRequest = Omit<CallArgs<'datasets.import'>, 'importId'>;
@@ -34,20 +36,18 @@ export interface RunningImport {
   cancelling: boolean;
 }
 
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
 function newImportId(): string {
   return typeof crypto !== 'undefined' && 'randomUUID' in crypto ? crypto.randomUUID() : `imp-${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
 
 export const useDatasetsStore = defineStore('datasets', () => {
   const datasets = shallowRef<DatasetSummary[]>([]);
-  const loaded = ref(false);
-  const loading = ref(false);
-  const error = ref<string | null>(null);
+  const { loaded, loading, error, load } = useLoadable(async () => {
+    datasets.value = await api.call('datasets.list', {});
+  });
 
-  const details = shallowRef<Record<number, DatasetDetail>>({});
-  const detailErrors = ref<Record<number, string>>({});
+  const detailCache = useKeyedLoadable((id) => api.call('datasets.get', { id }));
+  const { values: details, errors: detailErrors } = detailCache;
 
   const inspection = shallowRef<InspectResult | null>(null);
   const inspecting = ref(false);
@@ -61,35 +61,9 @@ export const useDatasetsStore = defineStore('datasets', () => {
   const deleting = ref<number | null>(null);
   const deleteError = ref<{ id: number; message: string } | null>(null);
 
-  let pendingList: Promise<void> | null = null;
-  function load(): Promise<void> {
-    pendingList ??= (async () => {
-      loading.value = true;
-      try {
-        datasets.value = await api.call('datasets.list', {});
-        error.value = null;
-        loaded.value = true;
-      } catch (err) {
-        error.value = message(err);
-      } finally {
-        loading.value = false;
-        pendingList = null;
-      }
-    })();
-    return pendingList;
-  }
-
-  async function get(id: number): Promise<DatasetDetail | null> {
-    try {
-      const d = await api.call('datasets.get', { id });
-      details.value = { ...details.value, [id]: d };
-      const { [id]: _gone, ...rest } = detailErrors.value;
-      detailErrors.value = rest;
-      return d;
-    } catch (err) {
-      detailErrors.value = { ...detailErrors.value, [id]: message(err) };
-      return null;
-    }
+  /** Always asks again: versions and splits change the detail without changing the list. */
+  function get(id: number): Promise<DatasetDetail | null> {
+    return detailCache.get(id, true);
   }
 
   async function inspect(req: InspectRequest): Promise<InspectResult | null> {
@@ -100,7 +74,7 @@ export const useDatasetsStore = defineStore('datasets', () => {
       return inspection.value;
     } catch (err) {
       inspection.value = null;
-      inspectError.value = message(err);
+      inspectError.value = errorMessage(err);
       return null;
     } finally {
       inspecting.value = false;
@@ -132,7 +106,7 @@ export const useDatasetsStore = defineStore('datasets', () => {
       void load();
       return result;
     } catch (err) {
-      const msg = message(err);
+      const msg = errorMessage(err);
       if (running.value?.cancelling || /cancelled/.test(msg)) cancelled.value = true;
       else importError.value = msg;
       return null;
@@ -149,7 +123,7 @@ export const useDatasetsStore = defineStore('datasets', () => {
     try {
       await api.call('datasets.cancelImport', { importId: r.importId });
     } catch (err) {
-      importError.value = message(err);
+      importError.value = errorMessage(err);
     }
   }
 
@@ -178,11 +152,10 @@ export const useDatasetsStore = defineStore('datasets', () => {
     try {
       await api.call('datasets.delete', { id });
       datasets.value = datasets.value.filter((d) => d.id !== id);
-      const { [id]: _gone, ...rest } = details.value;
-      details.value = rest;
+      detailCache.forget(id);
       return true;
     } catch (err) {
-      deleteError.value = { id, message: message(err) };
+      deleteError.value = { id, message: errorMessage(err) };
       return false;
     } finally {
       deleting.value = null;
@@ -203,11 +176,7 @@ export const useDatasetsStore = defineStore('datasets', () => {
     void load().then(() => {
       if (id === null || !details.value[id]) return;
       if (byId.value.has(id)) void get(id);
-      else {
-        const rest = { ...details.value };
-        delete rest[id];
-        details.value = rest;
-      }
+      else detailCache.forget(id);
     });
   });
   onReconnected(() => void load());

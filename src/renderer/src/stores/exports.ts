@@ -10,9 +10,8 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { CallArgs, ExportKind, ExportProgressEvent, ExportRecord } from '../../../shared/contract';
 import { api } from '../api';
+import { errorMessage } from '../format';
 import { onReconnected } from './connection';
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export type ExportStartRequest = CallArgs<'exports.start'>;
 
@@ -49,7 +48,7 @@ export const useExportsStore = defineStore('exports', () => {
       const { [adapterId]: _ok, ...rest } = listErrors.value;
       listErrors.value = rest;
     } catch (err) {
-      listErrors.value = { ...listErrors.value, [adapterId]: message(err) };
+      listErrors.value = { ...listErrors.value, [adapterId]: errorMessage(err) };
     }
   }
 
@@ -63,7 +62,7 @@ export const useExportsStore = defineStore('exports', () => {
       if (!records.value[rec.id] || records.value[rec.id].status === 'running') put(rec);
       return rec;
     } catch (err) {
-      startError.value = { adapterId: req.adapterId, kind: req.kind, message: message(err) };
+      startError.value = { adapterId: req.adapterId, kind: req.kind, message: errorMessage(err) };
       return null;
     } finally {
       starting.value = null;
@@ -82,7 +81,7 @@ export const useExportsStore = defineStore('exports', () => {
       const rec = await api.call('exports.cancel', { id });
       if (rec.status !== 'running') put(rec);
     } catch (err) {
-      cancelErrors.value = { ...cancelErrors.value, [id]: message(err) };
+      cancelErrors.value = { ...cancelErrors.value, [id]: errorMessage(err) };
       cancelling.value = { ...cancelling.value, [id]: false };
     }
   }

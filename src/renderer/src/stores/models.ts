@@ -5,9 +5,11 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { BrowseEntry, CachedModelInfo, ModelCard, ModelSummary } from '../../../shared/contract';
+import type { BrowseEntry, CachedModelInfo, ModelSummary } from '../../../shared/contract';
 import { api } from '../api';
+import { errorMessage } from '../format';
 import { onReconnected } from './connection';
+import { useKeyedLoadable, useLoadable } from './loadable';
 
 export interface FolderListing {
   path: string;
@@ -15,14 +17,11 @@ export interface FolderListing {
   entries: BrowseEntry[];
 }
 
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
 export const useModelsStore = defineStore('models', () => {
   const models = shallowRef<ModelSummary[]>([]);
-  /** False until the first list arrived: the page shows a placeholder, not an empty library. */
-  const loaded = ref(false);
-  const loading = ref(false);
-  const error = ref<string | null>(null);
+  const { loaded, loading, error, load } = useLoadable(async () => {
+    models.value = await api.call('models.list', {});
+  });
 
   const cached = shallowRef<CachedModelInfo[]>([]);
   const scanned = ref(false);
@@ -30,9 +29,8 @@ export const useModelsStore = defineStore('models', () => {
   const scanError = ref<string | null>(null);
 
   /** Model cards by id; a card reads the folder again, so it is fetched once per id and change. */
-  const cards = shallowRef<Record<number, ModelCard>>({});
-  const cardLoading = ref<number | null>(null);
-  const cardErrors = ref<Record<number, string>>({});
+  const cardCache = useKeyedLoadable((id) => api.call('models.show', { id }));
+  const { values: cards, loadingId: cardLoading, errors: cardErrors, get: show } = cardCache;
 
   /** The folder being registered (the engine reads its config, tokenizer and tensor headers). */
   const adding = ref<string | null>(null);
@@ -42,24 +40,6 @@ export const useModelsStore = defineStore('models', () => {
 
   const canPickNatively = api.kind === 'desktop';
 
-  let pendingList: Promise<void> | null = null;
-  function load(): Promise<void> {
-    pendingList ??= (async () => {
-      loading.value = true;
-      try {
-        models.value = await api.call('models.list', {});
-        error.value = null;
-        loaded.value = true;
-      } catch (err) {
-        error.value = message(err);
-      } finally {
-        loading.value = false;
-        pendingList = null;
-      }
-    })();
-    return pendingList;
-  }
-
   async function scan(): Promise<void> {
     if (scanning.value) return;
     scanning.value = true;
@@ -68,26 +48,9 @@ export const useModelsStore = defineStore('models', () => {
       scanError.value = null;
       scanned.value = true;
     } catch (err) {
-      scanError.value = message(err);
+      scanError.value = errorMessage(err);
     } finally {
       scanning.value = false;
-    }
-  }
-
-  async function show(id: number, force = false): Promise<ModelCard | null> {
-    if (!force && cards.value[id]) return cards.value[id];
-    cardLoading.value = id;
-    try {
-      const card = await api.call('models.show', { id });
-      cards.value = { ...cards.value, [id]: card };
-      const { [id]: _dropped, ...rest } = cardErrors.value;
-      cardErrors.value = rest;
-      return card;
-    } catch (err) {
-      cardErrors.value = { ...cardErrors.value, [id]: message(err) };
-      return null;
-    } finally {
-      if (cardLoading.value === id) cardLoading.value = null;
     }
   }
 
@@ -102,7 +65,7 @@ export const useModelsStore = defineStore('models', () => {
       cached.value = cached.value.map((c) => (c.path === model.path ? { ...c, registeredId: model.id } : c));
       return model;
     } catch (err) {
-      addError.value = { path: folder, message: message(err) };
+      addError.value = { path: folder, message: errorMessage(err) };
       return null;
     } finally {
       adding.value = null;
@@ -122,7 +85,7 @@ export const useModelsStore = defineStore('models', () => {
       cached.value = cached.value.map((c) => (c.registeredId === id ? { ...c, registeredId: null } : c));
       return true;
     } catch (err) {
-      removeError.value = { id, message: message(err) };
+      removeError.value = { id, message: errorMessage(err) };
       return false;
     } finally {
       removing.value = null;
@@ -144,10 +107,7 @@ export const useModelsStore = defineStore('models', () => {
 
   // Added or removed elsewhere (another window, the CLI through a shared server).
   api.on('models.changed', ({ id }) => {
-    if (id !== null) {
-      const { [id]: _stale, ...rest } = cards.value;
-      cards.value = rest;
-    }
+    if (id !== null) cardCache.forget(id);
     void load();
     if (scanned.value) void scan();
   });

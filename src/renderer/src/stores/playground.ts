@@ -11,6 +11,7 @@ import { defineStore } from 'pinia';
 import { computed, reactive, ref } from 'vue';
 import type { EventPayload, GenerateOutcome, GenerateRequest } from '../../../shared/contract';
 import { api } from '../api';
+import { errorMessage } from '../format';
 import { onReconnected } from './connection';
 
 export interface SamplingSettings {
@@ -75,8 +76,6 @@ const BASE: Contender = { key: 'base', kind: 'base', label: 'Base model', adapte
 type TokenEvent = EventPayload<'generate.token'>;
 type DoneEvent = EventPayload<'generate.done'>;
 type Held = { kind: 'token'; ev: TokenEvent } | { kind: 'done'; ev: DoneEvent };
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 function emptyOutput(key: string): Output {
   return {
@@ -252,7 +251,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
         held.delete(requestId);
         if (cancelRequested.value) void api.call('generate.cancel', { requestId }).catch(() => undefined);
       } catch (err) {
-        Object.assign(o, { status: 'failed', error: message(err), finishedAt: performance.now() });
+        Object.assign(o, { status: 'failed', error: errorMessage(err), finishedAt: performance.now() });
       } finally {
         startsInFlight--;
         if (startsInFlight === 0) held.clear();
@@ -271,7 +270,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
         try {
           await api.call('generate.cancel', { requestId: o.requestId });
         } catch (err) {
-          o.error = `could not cancel: ${message(err)}`;
+          o.error = `could not cancel: ${errorMessage(err)}`;
         }
       }),
     );

@@ -24,10 +24,10 @@ import type {
   StepEvent,
 } from '../../../shared/contract';
 import { api } from '../api';
+import { errorMessage } from '../format';
 import { RunMetricsLog } from '../components/runs/metric-series';
 import { onReconnected } from './connection';
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+import { useKeyedLoadable, useLoadable } from './loadable';
 
 export type PresetSettings = CallArgs<'presets.save'>['config'];
 
@@ -47,13 +47,15 @@ function sampleKey(s: SampleEvent): string {
 
 export const useRunsStore = defineStore('runs', () => {
   const runs = shallowRef<RunSummary[]>([]);
-  const loaded = ref(false);
-  const loading = ref(false);
-  const error = ref<string | null>(null);
-
   const annotations = shallowRef<Record<number, RunAnnotation>>({});
-  const details = shallowRef<Record<number, RunDetail>>({});
-  const detailErrors = ref<Record<number, string>>({});
+  const { loaded, loading, error, load } = useLoadable(async () => {
+    const [list, notes] = await Promise.all([api.call('runs.list', {}), api.call('runs.annotations', {})]);
+    runs.value = list;
+    annotations.value = Object.fromEntries(notes.map((a) => [a.id, a]));
+  });
+
+  const detailCache = useKeyedLoadable((id) => api.call('runs.get', { id }));
+  const { values: details, errors: detailErrors } = detailCache;
 
   const presets = shallowRef<RunPreset[]>([]);
   const presetsError = ref<string | null>(null);
@@ -67,26 +69,6 @@ export const useRunsStore = defineStore('runs', () => {
   const busy = ref<{ id: number; action: 'pause' | 'resume' | 'cancel' | 'delete' } | null>(null);
   const actionError = ref<{ id: number; message: string } | null>(null);
 
-  let pendingList: Promise<void> | null = null;
-  function load(): Promise<void> {
-    pendingList ??= (async () => {
-      loading.value = true;
-      try {
-        const [list, notes] = await Promise.all([api.call('runs.list', {}), api.call('runs.annotations', {})]);
-        runs.value = list;
-        annotations.value = Object.fromEntries(notes.map((a) => [a.id, a]));
-        error.value = null;
-        loaded.value = true;
-      } catch (err) {
-        error.value = message(err);
-      } finally {
-        loading.value = false;
-        pendingList = null;
-      }
-    })();
-    return pendingList;
-  }
-
   function upsert(summary: RunSummary): void {
     const i = runs.value.findIndex((r) => r.id === summary.id);
     runs.value = i < 0 ? [summary, ...runs.value] : runs.value.map((r) => (r.id === summary.id ? summary : r));
@@ -94,22 +76,15 @@ export const useRunsStore = defineStore('runs', () => {
     if (d) details.value = { ...details.value, [summary.id]: { ...d, ...summary } };
   }
 
+  /** Always asks again (a run's detail changes while it trains); samples join an attached run's. */
   async function get(id: number): Promise<RunDetail | null> {
-    try {
-      const d = await api.call('runs.get', { id });
-      details.value = { ...details.value, [id]: d };
-      const { [id]: _gone, ...rest } = detailErrors.value;
-      detailErrors.value = rest;
-      const a = attached.get(id);
-      if (a) {
-        mergeSamples(a, d.samples);
-        bump();
-      }
-      return d;
-    } catch (err) {
-      detailErrors.value = { ...detailErrors.value, [id]: message(err) };
-      return null;
+    const d = await detailCache.get(id, true);
+    const a = attached.get(id);
+    if (d && a) {
+      mergeSamples(a, d.samples);
+      bump();
     }
+    return d;
   }
 
   function mergeSamples(a: AttachedRun, incoming: SampleEvent[]): void {
@@ -133,7 +108,7 @@ export const useRunsStore = defineStore('runs', () => {
       const err = detailErrors.value[id];
       a.error = err ?? null;
     } catch (err) {
-      a.error = message(err);
+      a.error = errorMessage(err);
     } finally {
       a.loading = false;
       bump();
@@ -201,8 +176,7 @@ export const useRunsStore = defineStore('runs', () => {
 
   function forget(id: number): void {
     runs.value = runs.value.filter((r) => r.id !== id);
-    const { [id]: _d, ...restDetails } = details.value;
-    details.value = restDetails;
+    detailCache.forget(id);
     const { [id]: _a, ...restNotes } = annotations.value;
     annotations.value = restNotes;
     attached.delete(id);
@@ -222,7 +196,7 @@ export const useRunsStore = defineStore('runs', () => {
       upsert(s);
       return true;
     } catch (err) {
-      actionError.value = { id, message: message(err) };
+      actionError.value = { id, message: errorMessage(err) };
       return false;
     } finally {
       busy.value = null;
@@ -237,7 +211,7 @@ export const useRunsStore = defineStore('runs', () => {
       forget(id);
       return true;
     } catch (err) {
-      actionError.value = { id, message: message(err) };
+      actionError.value = { id, message: errorMessage(err) };
       return false;
     } finally {
       busy.value = null;
@@ -271,7 +245,7 @@ export const useRunsStore = defineStore('runs', () => {
       presets.value = await api.call('presets.list', {});
       presetsError.value = null;
     } catch (err) {
-      presetsError.value = message(err);
+      presetsError.value = errorMessage(err);
     }
   }
 

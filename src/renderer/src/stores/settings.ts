@@ -4,6 +4,7 @@ import { ref, shallowRef } from 'vue';
 import type { Settings } from '../../../shared/contract';
 import { api } from '../api';
 import { onReconnected } from './connection';
+import { errorMessage } from '../format';
 
 type SettingsPatch = Partial<Settings>;
 
@@ -19,7 +20,7 @@ export const useSettingsStore = defineStore('settings', () => {
       settings.value = await api.call('settings.get', {});
       error.value = null;
     } catch (err) {
-      error.value = err instanceof Error ? err.message : String(err);
+      error.value = errorMessage(err);
     }
   }
 
@@ -31,7 +32,7 @@ export const useSettingsStore = defineStore('settings', () => {
       settings.value = await api.call('settings.update', patch);
       return true;
     } catch (err) {
-      saveError.value = { key, message: err instanceof Error ? err.message : String(err) };
+      saveError.value = { key, message: errorMessage(err) };
       return false;
     } finally {
       saving.value = null;

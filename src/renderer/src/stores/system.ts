@@ -4,6 +4,7 @@ import { computed, ref, shallowRef } from 'vue';
 import type { SystemStatus } from '../../../shared/contract';
 import { api } from '../api';
 import { onReconnected } from './connection';
+import { errorMessage } from '../format';
 
 export const useSystemStore = defineStore('system', () => {
   const status = shallowRef<SystemStatus | null>(null);
@@ -18,7 +19,7 @@ export const useSystemStore = defineStore('system', () => {
         status.value = await api.call('system.status', {});
         error.value = null;
       } catch (err) {
-        error.value = err instanceof Error ? err.message : String(err);
+        error.value = errorMessage(err);
       } finally {
         loading.value = false;
         pending = null;
