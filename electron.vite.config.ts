@@ -31,10 +31,16 @@ const nativeExternals = ['better-sqlite3', /^@tensorflow\/tfjs-node(-gpu)?(\/.*)
 const mainEntries: Record<string, string> = {
   index: path.join(root, 'src/main/desktop/index.ts'),
 };
-// The training child process (forked by the engine) is a second main-process entry once it exists;
-// it is built to out/main/trainer-child.js next to index.js.
-const trainerChild = path.join(root, 'src/main/trainer/child.ts');
-if (fs.existsSync(trainerChild)) mainEntries['trainer-child'] = trainerChild;
+// Code the engine starts in another process or thread is built beside index.js, where the engine
+// looks for it: the trainer (a utility process), the export worker and the dataset import worker.
+const sideEntries: Record<string, string> = {
+  'trainer-child': 'src/main/trainer/child.ts',
+  'export-worker': 'src/main/export/worker.ts',
+  'dataset-import-worker': 'src/main/datasets/import-worker.ts',
+};
+for (const [name, file] of Object.entries(sideEntries)) {
+  if (fs.existsSync(path.join(root, file))) mainEntries[name] = path.join(root, file);
+}
 
 export default defineConfig({
   main: {

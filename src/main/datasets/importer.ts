@@ -3,24 +3,34 @@
  *
  * 1. hash the bytes (sha256; a folder hashes its files' names and hashes): the same bytes imported
  *    with the same request are detected before anything is written;
- * 2. stream the records: detect the shape on the first one, normalise each, and insert the rows
- *    in batched transactions into a version marked 'importing' that no read sees;
+ * 2. stream the records (rows.ts): detect the shape on the first one, normalise each, and insert
+ *    the rows in batched transactions into a version marked 'importing' that no read sees;
  * 3. draw the seeded train/eval split and mark the version 'ready'.
+ *
+ * For a big input the reading of step 2 runs in a worker thread (row-source.ts) that starts with
+ * step 1: it parses while this thread hashes, then while this thread inserts, so two cores share
+ * the work. Records already in stored form are recognised from their bytes (stored-bytes.ts) and
+ * stored as written, unparsed.
  *
  * A bad line is skipped and reported ({line, reason}) or, with onError 'abort', stops the import.
  * Abort, cancel and any failure delete the unfinished version (and a dataset created for it), so
- * nothing is left behind; memory stays bounded by one chunk of the file and one batch of rows.
+ * nothing is left behind; memory stays bounded by one chunk of the file and a few batches of rows.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors';
-import type { DatasetsRepo, RowRecord } from '../storage/repos/datasets';
+import type { DatasetsRepo } from '../storage/repos/datasets';
 import { SKIPPED_KEPT } from '../storage/repos/datasets';
-import { openReader, resolveSource, type Source, type SourceFile } from './readers';
-import { RowError, UnknownShapeError, detectShape, hasRequiredKeys, isStoredForm, normalise, type ShapeChoice } from './shapes';
+import { ImportCancelledError } from './import-errors';
+import { resolveSource, type Source } from './readers';
+import { openRowSource, type ReadThread, type RowSource } from './row-source';
+import type { FileReport, RowOptions } from './rows';
 import { evalIndices, splitSizes } from './split';
 import type { Container, Mapping, Shape, SkippedLine, TextUnit } from './types';
+
+export { ImportAbortedError, ImportCancelledError } from './import-errors';
+export type { FileReport } from './rows';
 
 export interface ImportRequest {
   path: string;
@@ -58,15 +68,6 @@ export interface ImportProgress {
   file?: string;
 }
 
-export interface FileReport {
-  file: string;
-  container: Container;
-  shape: Shape;
-  mapping: Mapping;
-  rows: number;
-  skipped: number;
-}
-
 export interface ImportOutcome {
   datasetId: number;
   versionId: number;
@@ -90,23 +91,6 @@ export interface ImportOutcome {
   reused: boolean;
 }
 
-export class ImportCancelledError extends UserError {
-  constructor() {
-    super('import cancelled; nothing was kept', 409);
-    this.name = 'ImportCancelledError';
-  }
-}
-
-/** A bad line under onError 'abort'. */
-export class ImportAbortedError extends UserError {
-  constructor(readonly skipped: SkippedLine) {
-    super(`${skipped.file ? `${skipped.file} ` : ''}line ${skipped.line}: ${skipped.reason}. Nothing was imported (skip bad lines to import the rest: --on-error skip)`, 400);
-    this.name = 'ImportAbortedError';
-  }
-}
-
-/** Rows per insert transaction: large enough to amortise the commit, small enough to keep the UI live. */
-const BATCH_ROWS = 4000;
 const PROGRESS_EVERY_MS = 200;
 
 export interface ImportHooks {
@@ -114,20 +98,28 @@ export interface ImportHooks {
   onProgress?: (p: ImportProgress) => void;
   /** Called once the version exists, with its id (the service tracks what it is writing). */
   onVersion?: (versionId: number) => void;
+  /** Which thread parses the files (default 'auto': a worker for big inputs); tests and benchmarks choose. */
+  thread?: ReadThread;
 }
+
+/** Bytes per read while hashing; one buffer is reused, so hashing a big file makes no garbage. */
+const HASH_READ_BYTES = 2 * 2 ** 20;
 
 async function sha256Of(file: string, onBytes: (n: number) => void, signal?: AbortSignal): Promise<string> {
   const hash = crypto.createHash('sha256');
-  const stream = fs.createReadStream(file, { highWaterMark: 4 << 20 });
-  for await (const chunk of stream) {
-    if (signal?.aborted) {
-      stream.destroy();
-      throw new ImportCancelledError();
+  const buf = Buffer.allocUnsafe(HASH_READ_BYTES);
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return hash.digest('hex');
+      if (signal?.aborted) throw new ImportCancelledError();
+      hash.update(buf.subarray(0, bytesRead));
+      onBytes(bytesRead);
     }
-    hash.update(chunk as Buffer);
-    onBytes((chunk as Buffer).length);
+  } finally {
+    await fh.close();
   }
-  return hash.digest('hex');
 }
 
 /** The request as it changes the rows: two imports agree on this and the bytes → duplicates. */
@@ -181,7 +173,32 @@ export async function importDataset(repo: DatasetsRepo, req: ImportRequest, hook
   if (totalBytes === 0) throw new UserError(`${source.root}: ${source.kind === 'file' ? 'the file is empty' : 'every file in the folder is empty'}`);
   const textUnit: TextUnit = req.textUnit ?? (source.kind === 'folder' ? 'file' : 'block');
   const key = requestKey(req);
+  const rowOptions: RowOptions = {
+    shape: req.shape,
+    mapping: req.mapping,
+    textUnit,
+    jsonField: req.jsonField,
+    onError: req.onError,
+    folder: source.kind === 'folder',
+    keepSkipped: SKIPPED_KEPT,
+  };
+  // A worker starts reading now, parsing while this thread hashes; it is stopped on every way out.
+  const rowSource = openRowSource(source.files, rowOptions, { thread: hooks.thread, totalBytes, signal });
+  try {
+    return await hashAndImport(repo, req, hooks, { source, totalBytes, textUnit, key, rowSource });
+  } finally {
+    await rowSource.close();
+  }
+}
 
+/** Steps 1 to 3, with the rows coming from `rowSource`. */
+async function hashAndImport(
+  repo: DatasetsRepo,
+  req: ImportRequest,
+  hooks: ImportHooks,
+  { source, totalBytes, textUnit, key, rowSource }: { source: Source; totalBytes: number; textUnit: TextUnit; key: string; rowSource: RowSource },
+): Promise<ImportOutcome> {
+  const { signal } = hooks;
   // 1. Hash.
   const hashMeter = new Meter(totalBytes, hooks.onProgress);
   let hashed = 0;
@@ -272,72 +289,18 @@ export async function importDataset(repo: DatasetsRepo, req: ImportRequest, hook
     const skipped: SkippedLine[] = [];
     let skippedCount = 0;
     let rows = 0;
-    let bytesBefore = 0;
     const files: FileReport[] = [];
-    const folder = source.kind === 'folder';
-
-    for (const f of source.files) {
-      const report = await importFile(f);
-      files.push(report);
-      bytesBefore += f.size;
+    for await (const batch of rowSource) {
+      if (signal?.aborted) throw new ImportCancelledError();
+      const n = batch.ends.length;
+      if (n > 0) repo.insertRowBytes(versionId, rows, batch);
+      rows += n;
+      for (const s of batch.skipped) skipped.push(s);
+      skippedCount += batch.skippedCount;
+      if (batch.fileDone) files.push(batch.fileDone);
+      meter.report('reading', rows, skippedCount, batch.bytes, batch.file);
     }
-
-    async function importFile(f: SourceFile): Promise<FileReport> {
-      let choice: ShapeChoice | undefined =
-        f.container === 'text' ? { shape: 'text', mapping: { text: 'text' } } : undefined;
-      let fileRows = 0;
-      let fileSkipped = 0;
-      const skip = (line: number, reason: string) => {
-        const s: SkippedLine = folder ? { line, reason, file: f.rel } : { line, reason };
-        if (req.onError === 'abort') throw new ImportAbortedError(folder ? s : { ...s, file: f.rel });
-        if (skipped.length < SKIPPED_KEPT) skipped.push(s);
-        skippedCount++;
-        fileSkipped++;
-      };
-      const looksLikeRecord = (v: unknown) => {
-        try {
-          return hasRequiredKeys(v, detectShape(v, { shape: req.shape, mapping: req.mapping }));
-        } catch {
-          return false;
-        }
-      };
-      const reader = await openReader(f, { textUnit, jsonField: req.jsonField, looksLikeRecord });
-      let batch: RowRecord[] = [];
-      for await (const { records, bytesRead } of reader) {
-        if (signal?.aborted) throw new ImportCancelledError();
-        for (const rec of records) {
-          if (rec.error !== undefined) {
-            skip(rec.line, rec.error);
-            continue;
-          }
-          if (!choice) {
-            try {
-              choice = detectShape(rec.value, { shape: req.shape, mapping: req.mapping });
-            } catch (err) {
-              if (err instanceof UnknownShapeError) throw new UserError(`${f.path} line ${rec.line}: ${err.message}`);
-              throw new UserError(`${f.path}: ${(err as Error).message}`);
-            }
-          }
-          let dataJson: string;
-          try {
-            dataJson = rec.text !== undefined && isStoredForm(rec.value, choice) ? rec.text.trim() : JSON.stringify(normalise(rec.value, choice));
-          } catch (err) {
-            if (!(err instanceof RowError)) throw err;
-            skip(rec.line, err.message);
-            continue;
-          }
-          batch.push({ idx: rows++, line: rec.line, split: 'train', dataJson });
-          fileRows++;
-          if (batch.length >= BATCH_ROWS) {
-            repo.insertRows(versionId, batch);
-            batch = [];
-          }
-        }
-        meter.report('reading', rows, skippedCount, bytesBefore + bytesRead, f.rel);
-      }
-      if (batch.length) repo.insertRows(versionId, batch);
-      return { file: f.rel, container: f.container, shape: choice?.shape ?? req.shape ?? 'text', mapping: choice?.mapping ?? {}, rows: fileRows, skipped: fileSkipped };
-    }
+    if (signal?.aborted) throw new ImportCancelledError();
 
     if (rows === 0) {
       const first = skipped[0];

@@ -7,7 +7,6 @@
  * used so the user can see and change it. Every problem with a record becomes a RowError whose
  * message names the field as the user's file spells it.
  */
-import { DATASET_SHAPE_FIELDS } from '../../shared/contract/datasets';
 import { SHAPES, type Example, type Mapping, type Message, type Role, type Shape } from './types';
 
 export class RowError extends Error {
@@ -18,7 +17,12 @@ export class RowError extends Error {
 }
 
 
-/** Other names seen in the wild for a field, tried in order when the canonical name is absent. */
+/**
+ * Every field of each shape (the keys, in the contract's DATASET_SHAPE_FIELDS order: a test holds
+ * them equal), with the other names seen in the wild for it, tried in order when the canonical
+ * name is absent. Kept here rather than read from the contract so that the import worker does not
+ * load the contract's schema library.
+ */
 const ALIASES: Record<Shape, Record<string, string[]>> = {
   alpaca: { instruction: ['instruction'], input: ['input', 'context'], output: ['output', 'response'], system: ['system'], history: ['history'] },
   sharegpt: { conversations: ['conversations', 'conversation'], from: ['from'], value: ['value'], system: ['system'] },
@@ -77,7 +81,7 @@ function shapeFromMapping(mapping: Mapping): Shape | undefined {
 
 /** Fill in every field of `shape`: the user's mapping first, then the first alias present in `record`. */
 export function resolveMapping(shape: Shape, record: Record<string, unknown>, given: Mapping = {}): Mapping {
-  const known = DATASET_SHAPE_FIELDS[shape].map((f) => f.field);
+  const known = Object.keys(ALIASES[shape]);
   for (const field of Object.keys(given)) {
     if (!known.includes(field)) throw new Error(`mapping: "${field}" is not a field of the ${shape} shape (fields: ${known.join(', ')})`);
   }

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { openDatabase } from '../../../src/main/storage/db';
 import { createDatasetsRepo } from '../../../src/main/storage/repos/datasets';
 import type { RecordReader, SourceRecord } from '../../../src/main/datasets/readers';
@@ -27,16 +27,17 @@ export function file(dir: string, name: string, content: string | Buffer): strin
   return p;
 }
 
-/** Every record a reader yields (without the raw JSON text unless `withText`). */
+/**
+ * Every record a reader yields, without the JSON text (unless `withText`) and without its bytes
+ * (`raw`, checked to be the text's UTF-8 wherever a reader gives both).
+ */
 export async function readAll(reader: RecordReader, withText = false): Promise<SourceRecord[]> {
   const out: SourceRecord[] = [];
   for await (const b of reader) {
     for (const r of b.records) {
-      if (withText) out.push(r);
-      else {
-        const { text: _text, ...rest } = r;
-        out.push(rest);
-      }
+      const { text, raw, ...rest } = r;
+      if (raw !== undefined) expect(Buffer.from(raw).toString('utf8')).toBe(text);
+      out.push(withText && text !== undefined ? { ...rest, text } : rest);
     }
   }
   return out;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RowError, UnknownShapeError, detectShape, normalise } from '../../../src/main/datasets/shapes';
+import { DATASET_SHAPE_FIELDS, DATASET_SHAPES } from '../../../src/shared/contract/datasets';
+import { RowError, UnknownShapeError, detectShape, normalise, resolveMapping } from '../../../src/main/datasets/shapes';
 
 const norm = (record: unknown, opts: Parameters<typeof detectShape>[1] = {}) => normalise(record, detectShape(record, opts));
 
@@ -18,6 +19,12 @@ describe('shape detection', () => {
     expect(detectShape({ instruction: 'i', context: 'c', response: 'r' }).mapping).toMatchObject({ input: 'context', output: 'response' });
     // ShareGPT-style key holding OpenAI messages
     expect(detectShape({ conversations: [{ role: 'user', content: 'x' }] })).toMatchObject({ shape: 'messages', mapping: { messages: 'conversations' } });
+  });
+
+  it('maps exactly the fields the contract lists for each shape (the mapping UI offers those)', () => {
+    for (const shape of DATASET_SHAPES) {
+      expect(Object.keys(resolveMapping(shape, {}))).toEqual(DATASET_SHAPE_FIELDS[shape].map((f) => f.field));
+    }
   });
 
   it('lets a mapping or a forced shape override detection', () => {

@@ -158,4 +158,12 @@ describe('the built desktop bundle', { timeout: 300_000 }, () => {
     expect(bundled).toHaveLength(1);
     expect(bundled[0].spawnargs.join(' ')).not.toContain('tsx');
   });
+
+  it('builds the worker entries the engine looks for beside the bundle', () => {
+    for (const name of ['export-worker.js', 'dataset-import-worker.js']) {
+      const file = path.join(ROOT, 'out', 'main', name);
+      expect(fs.existsSync(file), file).toBe(true);
+      execFileSync(process.execPath, ['--check', file]);
+    }
+  });
 });

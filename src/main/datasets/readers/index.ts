@@ -9,8 +9,7 @@ import type { Container, TextUnit } from '../types';
 import { readCsv } from './csv';
 import { readJson, readSingleJsonRecord, sniffJson } from './json';
 import { readJsonl } from './jsonl';
-import { readParquet } from './parquet';
-import { FileFormatError, type RecordReader } from './source';
+import { FileFormatError, type RecordReader, type StoredFormProbe } from './source';
 import { readTextBlocks, readTextFile } from './text';
 
 export interface SourceFile {
@@ -116,29 +115,32 @@ export interface ReaderOptions {
   jsonField?: string;
   /** Whether a lone JSON object is itself a record (vs. a container of records). */
   looksLikeRecord: (value: unknown) => boolean;
+  /** JSON Lines and JSON lists: records already in stored form may come out unparsed (see StoredFormProbe). */
+  probe?: StoredFormProbe;
 }
 
 export async function openReader(f: SourceFile, opts: ReaderOptions): Promise<RecordReader> {
   switch (f.container) {
     case 'jsonl':
-      return readJsonl(f.path);
+      return readJsonl(f.path, opts.probe);
     case 'json': {
-      if (opts.jsonField !== undefined) return readJson(f.path, { field: opts.jsonField });
+      if (opts.jsonField !== undefined) return readJson(f.path, { field: opts.jsonField, probe: opts.probe });
       const layout = await sniffJson(f.path, opts.looksLikeRecord);
-      if (layout === 'jsonl') return readJsonl(f.path);
+      if (layout === 'jsonl') return readJsonl(f.path, opts.probe);
       if (layout === 'single-record') return readSingleJsonRecord(f.path);
-      return readJson(f.path);
+      return readJson(f.path, { probe: opts.probe });
     }
     case 'csv':
       return readCsv(f.path, ',');
     case 'tsv':
       return readCsv(f.path, '\t');
     case 'parquet':
-      return readParquet(f.path);
+      // Loaded on first use: the Parquet libraries are most of what the readers load.
+      return (await import('./parquet')).readParquet(f.path);
     case 'text':
       return opts.textUnit === 'file' ? readTextFile(f.path) : readTextBlocks(f.path);
   }
 }
 
 export { FileFormatError } from './source';
-export type { RecordReader, SourceRecord, ReadBatch } from './source';
+export type { RecordReader, SourceRecord, ReadBatch, StoredFormProbe } from './source';

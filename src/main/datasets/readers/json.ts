@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
-import { FileFormatError, MAX_RECORD_BYTES, badJsonReason, checkTextStart, readChunks, type RecordReader, type SourceRecord } from './source';
+import { FileFormatError, MAX_RECORD_BYTES, badJsonReason, checkTextStart, readChunks, type RecordReader, type SourceRecord, type StoredFormProbe } from './source';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -22,11 +22,12 @@ const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 
-function parseRecord(bytes: Buffer, line: number): SourceRecord {
+function parseRecord(bytes: Buffer, line: number, probe?: StoredFormProbe): SourceRecord {
   if (!isUtf8(bytes)) return { line, error: 'invalid UTF-8' };
+  if (probe?.test?.(bytes)) return { line, raw: bytes, stored: true };
   const text = bytes.toString('utf8');
   try {
-    return { line, value: JSON.parse(text), text };
+    return { line, value: JSON.parse(text), text, raw: bytes };
   } catch (err) {
     return { line, error: badJsonReason(text, err) };
   }
@@ -62,6 +63,7 @@ class RecordListScanner {
   constructor(
     private readonly file: string,
     private readonly field: string | undefined,
+    private readonly probe?: StoredFormProbe,
   ) {}
 
   /** Scan one chunk; complete records are appended to `out`. */
@@ -185,7 +187,7 @@ class RecordListScanner {
   private endElement(chunk: Buffer, i: number, out: SourceRecord[]): void {
     if (this.elemStart >= 0) this.keep(chunk.subarray(this.elemStart, i));
     if (this.tooLong) out.push({ line: this.elemLine, error: `record is longer than ${MAX_RECORD_BYTES / 2 ** 20} MiB` });
-    else out.push(parseRecord(this.elem.length === 1 ? this.elem[0] : Buffer.concat(this.elem), this.elemLine));
+    else out.push(parseRecord(this.elem.length === 1 ? this.elem[0] : Buffer.concat(this.elem), this.elemLine, this.probe));
     this.elem = [];
     this.elemBytes = 0;
     this.elemStart = -1;
@@ -276,8 +278,9 @@ export async function sniffJson(file: string, looksLikeRecord: (value: unknown) 
   }
 }
 
-export async function* readJson(file: string, opts: { field?: string } = {}): RecordReader {
-  const scanner = new RecordListScanner(file, opts.field);
+/** `probe`: see StoredFormProbe (the importer's fast path for records already in stored form). */
+export async function* readJson(file: string, opts: { field?: string; probe?: StoredFormProbe } = {}): RecordReader {
+  const scanner = new RecordListScanner(file, opts.field, opts.probe);
   let bytesRead = 0;
   let first = true;
   for await (const raw of readChunks(file)) {

@@ -13,7 +13,21 @@ export interface SourceRecord {
   value?: unknown;
   /** The record's JSON text, when the reader parsed one (lets a record already in stored form be kept as written). */
   text?: string;
+  /** `text` as the file's UTF-8 bytes, where the reader has them: stored as they are, without encoding `text` again. */
+  raw?: Uint8Array;
+  /** Set when a StoredFormProbe accepted `raw`: the record is stored as those bytes, and was not parsed (no value or text). */
+  stored?: true;
   error?: string;
+}
+
+/**
+ * Lets a reader of JSON records skip decoding and parsing a record that is already in the stored
+ * form (the importer's fast path): when `test(raw)` is true the record comes out as
+ * {line, raw, stored: true}. `test` is undefined until the importer knows the file's shape, and
+ * stays undefined for shapes whose stored form differs from the file's.
+ */
+export interface StoredFormProbe {
+  test?: (raw: Uint8Array) => boolean;
 }
 
 /** A batch of records and how far into the file (bytes) the reader has got. */

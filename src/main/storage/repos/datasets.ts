@@ -97,6 +97,21 @@ const toVersion = (r: VersionRow): VersionRecord => ({
 /** Rows kept in skipped_json; skipped_count has them all. */
 export const SKIPPED_KEPT = 1000;
 
+/**
+ * Rows of an import as the database stores them: row i's data_json is the UTF-8 text
+ * `data[ends[i - 1] ?? 0 .. ends[i])`, from line `lines[i]` (the batches the dataset reader makes).
+ */
+export interface RowBytes {
+  data: Uint8Array;
+  /** (count,) end offset of each row in `data`. */
+  ends: Uint32Array;
+  /** (count,) 1-based source line of each row. */
+  lines: Float64Array;
+}
+
+/** Rows per multi-row INSERT: one statement call binds this many rows (fewer calls across the JS/C++ boundary). */
+const ROWS_PER_INSERT = 32;
+
 export function createDatasetsRepo(db: DB) {
   const VERSION_COLS = `id, dataset_id, version, content_hash, row_count, skipped_json, skipped_count, split_seed, eval_fraction,
     source_path, size_bytes, import_json, created_at`;
@@ -112,6 +127,14 @@ export function createDatasetsRepo(db: DB) {
     ),
     insertRow: db.prepare<[number, number, number | null, string, string]>(
       'INSERT INTO dataset_rows (version_id, idx, line, split, data_json) VALUES (?, ?, ?, ?, ?)',
+    ),
+    // The text is bound as its UTF-8 bytes and stored as TEXT: no JS string is made for it on this
+    // thread, and SQLite keeps the bytes as they are (its encoding is UTF-8).
+    insertRowBytes: db.prepare<[number, number, number, Uint8Array]>(
+      "INSERT INTO dataset_rows (version_id, idx, line, split, data_json) VALUES (?, ?, ?, 'train', CAST(? AS TEXT))",
+    ),
+    insertRowsBytes: db.prepare<unknown[]>(
+      `INSERT INTO dataset_rows (version_id, idx, line, split, data_json) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?, 'train', CAST(? AS TEXT))").join(', ')}`,
     ),
     finishVersion: db.prepare(
       `UPDATE dataset_versions SET status = 'ready', import_pid = NULL, row_count = @rowCount, skipped_json = @skippedJson,
@@ -172,6 +195,29 @@ export function createDatasetsRepo(db: DB) {
     for (const r of rows) stmts.insertRow.run(versionId, r.idx, r.line, r.split, r.dataJson);
   });
 
+  const insertRowBytes = db.transaction((versionId: number, firstIdx: number, rows: RowBytes) => {
+    const { ends, lines } = rows;
+    const data = Buffer.from(rows.data.buffer, rows.data.byteOffset, rows.data.byteLength);
+    const n = ends.length;
+    const args: unknown[] = new Array(ROWS_PER_INSERT * 4);
+    let i = 0;
+    let start = 0;
+    for (; i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
+      for (let j = 0, a = 0; j < ROWS_PER_INSERT; j++, a += 4) {
+        args[a] = versionId;
+        args[a + 1] = firstIdx + i + j;
+        args[a + 2] = lines[i + j];
+        args[a + 3] = data.subarray(start, ends[i + j]);
+        start = ends[i + j];
+      }
+      stmts.insertRowsBytes.run(args);
+    }
+    for (; i < n; i++) {
+      stmts.insertRowBytes.run(versionId, firstIdx + i, lines[i], data.subarray(start, ends[i]));
+      start = ends[i];
+    }
+  });
+
   /** Delete a version; the dataset goes too when it has no other version left. */
   const deleteVersionAndOrphan = db.transaction((versionId: number, datasetId: number) => {
     stmts.deleteVersion.run(versionId);
@@ -218,6 +264,11 @@ export function createDatasetsRepo(db: DB) {
     /** Insert rows in one transaction (callers pass a few thousand at a time). */
     insertRows(versionId: number, rows: RowRecord[]): void {
       insertRows(versionId, rows);
+    },
+
+    /** Insert an import's batch (split 'train', indices from `firstIdx` on) in one transaction. */
+    insertRowBytes(versionId: number, firstIdx: number, rows: RowBytes): void {
+      insertRowBytes(versionId, firstIdx, rows);
     },
 
     finishVersion(versionId: number, f: { rowCount: number; skipped: SkippedLine[]; skippedCount: number; importInfo: unknown }): void {
