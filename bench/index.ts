@@ -104,7 +104,7 @@ function main(): void {
   const stepRuns: [string, Piece<StepResult>][] = [
     ['ours: native backend + fused native ops', tsx('lora_step.ts', [...q, '--backend', 'native', '--ops', 'native'], 'lora step native', 1200) as Piece<StepResult>],
     ['ours: native backend, composite ops', tsx('lora_step.ts', [...q, '--backend', 'native', '--ops', 'composite'], 'lora step native composite', 1200) as Piece<StepResult>],
-    ['ours: wasm backend', tsx('lora_step.ts', [...q, '--backend', 'wasm', '--ops', 'composite'], 'lora step wasm', 1800) as Piece<StepResult>],
+    ['ours: wasm backend + fused tfjs ops', tsx('lora_step.ts', [...q, '--backend', 'wasm', '--ops', 'fused'], 'lora step wasm', 1800) as Piece<StepResult>],
   ];
   if (quick) stepRuns.push(['ours: pure-JS cpu backend', tsx('lora_step.ts', [...q, '--backend', 'cpu', '--ops', 'composite', '--steps', '1'], 'lora step cpu', 1200) as Piece<StepResult>]);
   const torchStep: Piece<StepResult> = torchProblem

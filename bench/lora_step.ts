@@ -7,10 +7,10 @@
  * bench/torch_lora_step.py is the same step in PyTorch. Random weights (std 0.02), LoRA on
  * q, k, v, o with PEFT's init (A Kaiming-uniform, B zero), fixed random tokens.
  *
- * Run alone:  npx tsx bench/lora_step.ts [--quick] [--backend native|cpu|wasm] [--ops composite|native]
- *             [--no-fused-lora] [--steps N] [--profile] [--cpu-profile FILE]
- * With --ops native the LoRA projections use nativeOps.loraLinear (one fused op) unless
- * --no-fused-lora.
+ * Run alone:  npx tsx bench/lora_step.ts [--quick] [--backend native|cpu|wasm] [--ops composite|fused|native]
+ *             [--no-fused-lora] [--steps N] [--layers N] [--profile] [--cpu-profile FILE]
+ * With --ops native or fused the LoRA projections use the Ops' loraLinear (one fused op) unless
+ * --no-fused-lora. On wasm, `fused` is what the app installs (src/main/ml/backends.ts).
  */
 import fs from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -20,7 +20,6 @@ import type { Tensor, Variable } from '@tensorflow/tfjs';
 import { additiveAttentionMask } from '../src/main/ml/ops/mask';
 import { compositeOps } from '../src/main/ml/ops/composite';
 import type { Ops } from '../src/main/ml/ops/types';
-import type { LoraLinearOp } from '../src/main/ml/native/ops';
 
 export interface LoraStepShape {
   hidden: number;
@@ -144,7 +143,7 @@ function loraVariables(m: Model): Variable[] {
 }
 
 /** Mean token cross-entropy of next-token prediction. ids [B, T], targets [B·T] int32, weights [B·T]. */
-function loss(ops: Ops & Partial<LoraLinearOp>, m: Model, s: LoraStepShape, ids: Tensor, targets: Tensor, weights: Tensor, cos: Tensor, sin: Tensor, mask: Tensor): tf.Scalar {
+function loss(ops: Ops, m: Model, s: LoraStepShape, ids: Tensor, targets: Tensor, weights: Tensor, cos: Tensor, sin: Tensor, mask: Tensor): tf.Scalar {
   const hd = s.hidden / s.heads;
   const scale = s.alpha / s.rank;
   const { batch: B, seq: T } = s;
@@ -156,14 +155,17 @@ function loss(ops: Ops & Partial<LoraLinearOp>, m: Model, s: LoraStepShape, ids:
 
   let h = tf.gather(m.embed, ids); // [B, T, D]
   for (const l of m.layers) {
-    const x = ops.rmsNorm(h, l.inputNorm, s.rmsEps);
-    const q = ops.rope(heads(lora(x, l.q, l.lora.q), s.heads), cos, sin); // [B, nH, T, hd]
-    const k = ops.rope(heads(lora(x, l.k, l.lora.k), s.kvHeads), cos, sin); // [B, nKV, T, hd]
-    const v = heads(lora(x, l.v, l.lora.v), s.kvHeads);
-    const att = ops.attention(q, k, v, mask, 1 / Math.sqrt(hd)); // [B, nH, T, hd]
-    h = tf.add(h, lora(att.transpose([0, 2, 1, 3]).reshape([B, T, s.hidden]), l.o, l.lora.o));
-    const x2 = ops.rmsNorm(h, l.postNorm, s.rmsEps);
-    h = tf.add(h, ops.linear(ops.swiglu(ops.linear(x2, l.gate), ops.linear(x2, l.up)), l.down));
+    // One tidy per layer, as llama.ts: what the backward pass needs is kept by the tape, the rest goes now.
+    h = tf.tidy(() => {
+      const x = ops.rmsNorm(h, l.inputNorm, s.rmsEps);
+      const q = ops.rope(heads(lora(x, l.q, l.lora.q), s.heads), cos, sin); // [B, nH, T, hd]
+      const k = ops.rope(heads(lora(x, l.k, l.lora.k), s.kvHeads), cos, sin); // [B, nKV, T, hd]
+      const v = heads(lora(x, l.v, l.lora.v), s.kvHeads);
+      const att = ops.attention(q, k, v, mask, 1 / Math.sqrt(hd)); // [B, nH, T, hd]
+      const h1 = tf.add(h, lora(att.transpose([0, 2, 1, 3]).reshape([B, T, s.hidden]), l.o, l.lora.o));
+      const x2 = ops.rmsNorm(h1, l.postNorm, s.rmsEps);
+      return tf.add(h1, ops.linear(ops.swiglu(ops.linear(x2, l.gate), ops.linear(x2, l.up)), l.down));
+    });
   }
   const logits = ops.linear(ops.rmsNorm(h, m.finalNorm, s.rmsEps), m.embed); // [B, T, V]
   const N = B * T;
@@ -294,7 +296,7 @@ export async function runLoraStep(
   backend: string,
   shape: LoraStepShape,
   options: {
-    ops?: Ops & Partial<LoraLinearOp>;
+    ops?: Ops;
     steps?: number;
     warmup?: number;
     profile?: boolean;
@@ -401,15 +403,21 @@ async function main(argv: string[]): Promise<void> {
     const load = (await import('../src/main/ml/native/addon')).loadAddon();
     if (load.ok) addon = load.addon as unknown as Record<string, unknown>;
     if (opsName === 'native') {
-      const { nativeOps } = await import('../src/main/ml/native/ops');
-      // --no-fused-lora: LoRA as lora/layer.ts writes it (three linears, a mul and an add).
-      ops = argv.includes('--no-fused-lora') ? { ...nativeOps, loraLinear: undefined } as Ops : nativeOps;
+      ops = (await import('../src/main/ml/native/ops')).nativeOps;
     }
   }
+  if (opsName === 'fused') ops = (await import('../src/main/ml/ops/fused')).fusedOps;
+  else if (opsName !== 'composite' && opsName !== 'native') throw new Error(`--ops must be composite, fused or native, got ${opsName}`);
+  // --no-fused-lora: LoRA as lora/layer.ts composes it without a fused op (three linears, a mul and an add).
+  if (argv.includes('--no-fused-lora')) ops = { ...ops, loraLinear: undefined };
   if (backend === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
+    (await import('../src/main/ml/ops/wasm')).tuneWasmBackend();
   }
-  const shape = argv.includes('--quick') ? QUICK : SMOLLM2_135M;
+  const base = argv.includes('--quick') ? QUICK : SMOLLM2_135M;
+  const layers = arg('--layers') === undefined ? base.layers : Number(arg('--layers'));
+  if (!Number.isInteger(layers) || layers < 1) throw new Error(`--layers must be a positive integer, got ${arg('--layers')}`);
+  const shape = { ...base, layers };
   const res = await runLoraStep(backend, shape, {
     ops,
     steps: Number(arg('--steps') ?? (argv.includes('--quick') ? 3 : 2)),
@@ -431,6 +439,10 @@ async function main(argv: string[]): Promise<void> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   main(process.argv.slice(2)).catch((err) => {
     console.error(err);
+    // An Emscripten abort inside a kernel (malloc failed) says only "Aborted()": name the cause.
+    if (/Aborted\(/.test(String(err))) {
+      console.error('bench/lora_step.ts: the wasm heap ran out (wasm32 allows at most 4 GiB); the composite ops keep ~270 MB per layer at SmolLM2 shapes, --ops fused ~60 MB');
+    }
     process.exit(1);
   });
 }

@@ -4,7 +4,7 @@
  *   tensorflow-gpu  @tensorflow/tfjs-node-gpu (TensorFlow C library with CUDA)
  *   tensorflow      @tensorflow/tfjs-node (TensorFlow C library, CPU)
  *   native          our addon (src/main/ml/native/index.ts): BLAS kernels + fused Ops
- *   wasm            @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD)
+ *   wasm            @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD), with ops/fused.ts' one-node ops
  *   cpu             tfjs' plain JavaScript kernels (always there)
  *
  * The optional packages are imported dynamically (by a computed name, so neither TypeScript nor
@@ -24,6 +24,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from '../../shared/contract';
 import { compositeOps, setOps, type Ops } from './ops';
+import { fusedOps } from './ops/fused';
+import { tuneWasmBackend } from './ops/wasm';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'native' | 'wasm' | 'cpu';
 
@@ -164,7 +166,8 @@ async function probeWasm(): Promise<Probe> {
   const wasmFile = path.join(dist, 'tfjs-backend-wasm.wasm');
   if (!fs.existsSync(wasmFile)) return { available: false, reason: `${wasmFile} is missing` };
   mod.setWasmPaths(dist + path.sep);
-  return { available: true, tfBackend: 'wasm' };
+  tuneWasmBackend(); // XNNPACK-shaped products, no copies of saved tensors (src/main/ml/ops/wasm.ts)
+  return { available: true, tfBackend: 'wasm', ops: fusedOps };
 }
 
 async function activate(tfBackend: string): Promise<boolean> {

@@ -57,10 +57,17 @@ export class LoraLinear implements Linear {
 
   forward(x: Tensor): Tensor {
     return tf.tidy(() => {
-      const y = this.base.forward(x); // [..., out]
       const xd = this.dropoutRng && this.dropout > 0 ? tf.mul(x, this.dropoutMask(x.shape)) : x;
-      const h = ops().linear(xd, this.loraA); // [..., r]
-      const delta = ops().linear(h, this.loraB); // [..., out]
+      const active = ops();
+      if (active.loraLinear) {
+        // One fused op where the active Ops has it (native, fused: base GEMM + low-rank branch, no
+        // gradient for the frozen weight); same formula, same dropout draws.
+        const base = this.base;
+        return active.loraLinear(x, base.weight.value, base.bias?.value ?? null, this.loraA, this.loraB, this.scale, xd === x ? undefined : xd);
+      }
+      const y = this.base.forward(x); // [..., out]
+      const h = active.linear(xd, this.loraA); // [..., r]
+      const delta = active.linear(h, this.loraB); // [..., out]
       return tf.add(y, tf.mul(delta, this.scale));
     });
   }

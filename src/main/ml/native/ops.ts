@@ -52,15 +52,8 @@ function fused(forward: Forward, ...inputs: Tensor[]): Tensor {
 }
 const last = (t: Tensor): number => t.shape[t.rank - 1] as number;
 
-/**
- * A LoRA-adapted projection in one op (not part of Ops yet): y = x·Wᵀ (+ bias) + scale·(xLora·Aᵀ)·Bᵀ,
- * x [..., in], weight [out, in], loraA [r, in], loraB [out, r]; xLora is x after dropout (x when
- * omitted). Gradients go to x, xLora, A and B; the frozen weight and bias get none (a custom
- * gradient would otherwise compute the [out, in] weight gradient for nothing).
- */
-export interface LoraLinearOp {
-  loraLinear(x: Tensor, weight: Tensor, bias: Tensor | null, loraA: Tensor, loraB: Tensor, scale: number, xLora?: Tensor): Tensor;
-}
+/** Ops whose fused LoRA projection is always there (see Ops.loraLinear in ../ops/types.ts). */
+export type LoraLinearOp = Required<Pick<Ops, 'loraLinear'>>;
 
 /** The composite LoRA linear, as src/main/ml/lora/layer.ts computes it: the reference for the fused one. */
 export function compositeLoraLinear(x: Tensor, weight: Tensor, bias: Tensor | null, loraA: Tensor, loraB: Tensor, scale: number, xLora?: Tensor): Tensor {

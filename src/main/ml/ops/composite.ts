@@ -1,52 +1,14 @@
 /**
  * The reference Ops: plain tfjs ops, so every backend runs them and tfjs derives the gradients.
- * Shapes as documented in ./types.ts.
+ * Shapes as documented in ./types.ts. Products go through ./matmul.ts: tf.matMul everywhere but on
+ * the wasm backend, where it keeps forward and backward on XNNPACK.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Scalar, Tensor } from '@tensorflow/tfjs';
+import type { GradSaveFunc, Scalar, Tensor } from '@tensorflow/tfjs';
+import { matMul } from './matmul';
 import type { Ops } from './types';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
-
-/**
- * a [..., M, K] · b [..., N, K]ᵀ → [..., M, N].
- * tfjs-backend-wasm runs BatchMatMul through XNNPACK only when neither operand is flagged as
- * transposed; with transposeB it falls back to a plain loop, 5-10× slower. There we transpose
- * explicitly — b itself when it is small (attention keys), else the activations around it:
- * a·bᵀ = (b·aᵀ)ᵀ, which never copies a large weight. Other backends take the flag as is.
- */
-function matMulTransposeB(a: Tensor, b: Tensor): Tensor {
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, false, true);
-  const outSize = (a.size / (a.shape.at(-1) as number)) * (b.shape.at(-2) as number);
-  if (a.rank === 2 && b.rank === 2 && b.size > a.size + outSize) return swapLastAxes(tf.matMul(b, swapLastAxes(a)));
-  return tf.matMul(a, swapLastAxes(b));
-}
-
-/** [..., M, N] → [..., N, M] */
-function swapLastAxes(t: Tensor): Tensor {
-  const perm = [...Array(t.rank).keys()];
-  [perm[t.rank - 2], perm[t.rank - 1]] = [perm[t.rank - 1], perm[t.rank - 2]];
-  return tf.transpose(t, perm);
-}
-
-/**
- * logits [N, V], targets [N] → logits[i, targets[i]], [N], without an [N, V] one-hot in the
- * forward pass. The gradient is a scatter: tfjs' own gather gradient needs UnsortedSegmentSum,
- * which the wasm backend does not have.
- */
-function pickTargets(logits: Tensor, targets: Tensor): Tensor {
-  const [N, V] = logits.shape as number[];
-  // Built again in gradFunc: tensors made here are released by the forward's tidy before backprop.
-  const rowsAndTargets = () => [tf.range(0, N, 1, 'int32'), targets.cast('int32')];
-  const pick = tf.customGrad((...inputs) => ({
-    value: tf.tidy(() => {
-      const [rows, t] = rowsAndTargets();
-      return tf.gather((inputs[0] as Tensor).reshape([N * V]), tf.add(tf.mul(rows, tf.scalar(V, 'int32')), t)); // flat index i·V + t_i
-    }),
-    gradFunc: (dy: Tensor) => tf.tidy(() => tf.scatterND(tf.stack(rowsAndTargets(), 1), dy, [N, V])), // [N, V], dy at (i, t_i)
-  }));
-  return pick(logits);
-}
 
 export const compositeOps: Ops = {
   name: 'composite',
@@ -55,7 +17,7 @@ export const compositeOps: Ops = {
     return tf.tidy(() => {
       const [outF, inF] = weight.shape;
       const lead = x.shape.slice(0, -1);
-      let y = matMulTransposeB(x.reshape([-1, inF]), weight); // [N, out]
+      let y = matMul(x.reshape([-1, inF]), weight, false, true); // [N, out]
       if (bias) y = tf.add(y, bias);
       return y.reshape([...lead, outF]);
     });
@@ -94,13 +56,13 @@ export const compositeOps: Ops = {
       const groups = nH / nKV;
       // Fold the query heads that share a key/value head into the row axis instead of copying k/v.
       const qg = q.reshape([B, nKV, groups * T, hd]); // heads are kv-major: h = kv * groups + g
-      let scores = tf.mul(matMulTransposeB(qg, k), scale); // [B, nKV, groups*T, Tk]
+      let scores = tf.mul(matMul(qg, k, false, true), scale); // [B, nKV, groups*T, Tk]
       if (mask) {
         scores = tf.add(scores.reshape([B, nKV, groups, T, Tk]), mask.expandDims(1)); // mask [B, 1, 1, T, Tk]
         scores = scores.reshape([B, nKV, groups * T, Tk]);
       }
       const probs = tf.softmax(scores, -1);
-      return tf.matMul(probs, v).reshape([B, nH, T, hd]); // [B, nKV, groups*T, hd] → [B, nH, T, hd]
+      return matMul(probs, v).reshape([B, nH, T, hd]); // [B, nKV, groups*T, hd] → [B, nH, T, hd]
     });
   },
 
@@ -116,10 +78,38 @@ export const compositeOps: Ops = {
   },
 
   crossEntropy(logits, targets, weights): Scalar {
-    return tf.tidy(() => {
-      const lse = tf.logSumExp(logits, -1); // [N]
-      return tf.sum(tf.mul(tf.sub(lse, pickTargets(logits, targets)), weights)) as Scalar;
+    const [N, V] = logits.shape as number[];
+    // One op with its gradient written out, dlogits = w·dy·(softmax(logits) − onehot(targets)):
+    // tfjs' derivation of logSumExp runs max's gradient (an [N, V] Equal, ~20% of a small wasm
+    // step) and keeps exp(logits) alive until the backward pass.
+    const loss = tf.customGrad((...args: Array<Tensor | GradSaveFunc>) => {
+      const [l, save] = args as [Tensor, GradSaveFunc];
+      const t = targets.cast('int32'); // [N]
+      // Saved, not closed over: targets and weights made inside the differentiated function are
+      // released when its forward pass ends, before the gradient runs.
+      save([l, t, weights]);
+      const value = tf.tidy(() => {
+        const flat = tf.add(tf.mul(tf.range(0, N, 1, 'int32'), tf.scalar(V, 'int32')), t); // i·V + t_i
+        const picked = tf.gather(l.reshape([N * V]), flat); // [N], no [N, V] one-hot
+        return tf.sum(tf.mul(tf.sub(tf.logSumExp(l, -1), picked), weights)) as Scalar;
+      });
+      return {
+        value,
+        gradFunc: (dy: Scalar, saved: Tensor[]) =>
+          tf.tidy(() => {
+            const [ls, ts, ws] = saved;
+            const coef = tf.mul(ws, dy); // [N]
+            const probs = tf.softmax(ls, -1); // [N, V]
+            const scaled = tf.mul(probs, coef.expandDims(1)); // [N, V]
+            probs.dispose(); // [N, V] blocks are the peak of a large-vocabulary step: one fewer alive
+            const at = tf.stack([tf.range(0, N, 1, 'int32'), ts], 1); // [N, 2]: (i, t_i)
+            // Subtract coef_i at (i, t_i) in place of a dense one-hot (tfjs' gather gradient needs
+            // UnsortedSegmentSum, which the wasm backend does not have).
+            return tf.tensorScatterUpdate(scaled, at, tf.sub(tf.gatherND(scaled, at), coef));
+          }),
+      };
     });
+    return tf.tidy(() => loss(logits));
   },
 };
 

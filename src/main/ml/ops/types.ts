@@ -19,6 +19,15 @@ export interface Ops {
   /** y = x · weightᵀ + bias. x [..., in], weight [out, in] (nn.Linear layout), bias [out] → [..., out]. */
   linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor;
 
+  /**
+   * Optional fused LoRA projection: y = x·weightᵀ (+ bias) + scale·(xLora·loraAᵀ)·loraBᵀ, where
+   * xLora is x after dropout (x itself when omitted). x/xLora [..., in], weight [out, in],
+   * loraA [r, in], loraB [out, r], bias [out] or null → [..., out]. Gradients go to x, xLora,
+   * loraA and loraB; weight and bias are the frozen base layer and get none. Where an
+   * implementation leaves it out, LoRA layers (src/main/ml/lora/layer.ts) compose it from `linear`.
+   */
+  loraLinear?(x: Tensor, weight: Tensor, bias: Tensor | null, loraA: Tensor, loraB: Tensor, scale: number, xLora?: Tensor): Tensor;
+
   /** x / sqrt(mean(x², last axis) + eps) * weight. x [..., D], weight [D] → [..., D]. */
   rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor;
 

@@ -91,6 +91,38 @@ describe('composite ops', () => {
   });
 });
 
+describe('composite crossEntropy (gradient written out)', () => {
+  /** The plain tfjs formulation, every gradient derived by tfjs: Σ w·(logsumexp − Σ onehot·logits). */
+  const plain = (l: tf.Tensor, t: tf.Tensor, w: tf.Tensor) =>
+    tf.sum(tf.mul(tf.sub(tf.logSumExp(l, -1), tf.sum(tf.mul(tf.oneHot(t, l.shape[1] as number, 1, 0, 'float32'), l), -1)), w));
+
+  it('value and gradient equal tfjs autodiff of the plain formula (odd sizes, zero weights, large logits)', () => {
+    for (const [N, V, spread] of [[7, 13, 3], [1, 2, 1], [33, 257, 40], [5, 4096, 8]]) {
+      tf.tidy(() => {
+        const logits = tf.mul(tf.randomNormal([N, V], 0, 1, 'float32', N + V), spread);
+        const targets = tf.tensor1d(Array.from({ length: N }, (_, i) => (i * 7919) % V), 'int32');
+        const weights = tf.tensor1d(Array.from({ length: N }, (_, i) => (i % 3 === 0 ? 0 : 1 / (i + 1))));
+        const dy = tf.scalar(0.7);
+        const [gotV, wantV] = [compositeOps.crossEntropy(logits, targets, weights), plain(logits, targets, weights)];
+        const got = tf.grad((l: tf.Tensor) => compositeOps.crossEntropy(l, targets, weights))(logits, dy);
+        const want = tf.grad((l: tf.Tensor) => plain(l, targets, weights))(logits, dy);
+        close(gotV, wantV, 1e-5 * Math.max(1, Math.abs(wantV.dataSync()[0])));
+        close(got, want, 1e-6);
+      });
+    }
+  });
+
+  it('targets and weights made inside the differentiated function survive until the backward pass', () => {
+    tf.tidy(() => {
+      const logits = tf.randomNormal([4, 9], 0, 1, 'float32', 5);
+      const f = (l: tf.Tensor) => compositeOps.crossEntropy(l, tf.tensor1d([1, 8, 0, 3], 'int32'), tf.tensor1d([1, 1, 0.5, 0]));
+      const g = tf.grad(f)(logits);
+      const want = tf.grad((l: tf.Tensor) => plain(l, tf.tensor1d([1, 8, 0, 3], 'int32'), tf.tensor1d([1, 1, 0.5, 0])))(logits);
+      close(g, want, 1e-6);
+    });
+  });
+});
+
 describe('masks and positions', () => {
   it('causal + padding mask, and positions that skip padding', () => {
     tf.tidy(() => {
