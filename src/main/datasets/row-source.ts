@@ -8,11 +8,8 @@
  * Electron build it is dataset-import-worker.js beside the main bundle. Where neither exists the
  * import runs on this thread (slower, same result).
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { findWorkerEntry, type WorkerEntry } from '../worker-entry';
 import { ImportCancelledError, fromWire, type WireError } from './import-errors';
 import type { SourceFile } from './readers';
 import { produceRows, type Credit, type RowBatch, type RowOptions } from './rows';
@@ -41,19 +38,8 @@ export const IN_FLIGHT = 4;
 /** How long a stopped worker gets to close its files before it is terminated. */
 const STOP_GRACE_MS = 2000;
 
-function workerEntry(): { spec: string | URL; eval: boolean } | undefined {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) {
-    // tsx must be registered inside the worker before the TypeScript entry is imported.
-    const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-    const tsxApi = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
-    const entry = pathToFileURL(path.join(path.dirname(here), 'import-worker.ts')).href;
-    return { spec: `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
-  }
-  // beside the bundle, or one level up when this code landed in a shared chunk (out/main/chunks/)
-  const candidates = [path.join(path.dirname(here), 'dataset-import-worker.js'), path.join(path.dirname(here), '..', 'dataset-import-worker.js')];
-  const built = candidates.find((c) => fs.existsSync(c));
-  return built ? { spec: pathToFileURL(built), eval: false } : undefined;
+function workerEntry(): WorkerEntry | undefined {
+  return findWorkerEntry(import.meta.url, 'import-worker.ts', 'dataset-import-worker.js');
 }
 
 /**

@@ -5,11 +5,8 @@
  * From source (tsx, vitest) the worker is worker.ts, loaded through tsx's loader; in the Electron
  * build it is export-worker.js beside the main bundle (an electron-vite main entry).
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { findWorkerEntry, type WorkerEntry } from '../worker-entry';
 import type { FailureKind } from './job';
 import type { ExportJob, ExportResult } from './run';
 
@@ -67,20 +64,10 @@ export function progressTracker(now: () => number = Date.now): (done: number, to
   };
 }
 
-function workerEntry(): { spec: string | URL; eval: boolean } {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) {
-    // tsx must be registered inside the worker before the TypeScript entry is imported.
-    const tsxDir = path.dirname(createRequire(import.meta.url).resolve('tsx/package.json'));
-    const tsxApi = pathToFileURL(path.join(tsxDir, 'dist/esm/api/index.mjs')).href;
-    const entry = pathToFileURL(path.join(path.dirname(here), 'worker.ts')).href;
-    return { spec: `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
-  }
-  // beside the bundle, or one level up when this code landed in a shared chunk (out/main/chunks/)
-  const candidates = [path.join(path.dirname(here), 'export-worker.js'), path.join(path.dirname(here), '..', 'export-worker.js')];
-  const built = candidates.find((c) => fs.existsSync(c));
-  if (!built) throw new Error(`export worker not found (looked for ${candidates.join(', ')}); build the export-worker entry`);
-  return { spec: pathToFileURL(built), eval: false };
+function workerEntry(): WorkerEntry {
+  const entry = findWorkerEntry(import.meta.url, 'worker.ts', 'export-worker.js');
+  if (!entry) throw new Error('the export worker (export-worker.js) was not found beside the app bundle; build the export-worker entry');
+  return entry;
 }
 
 export function startExport(job: ExportJob, onProgress: (p: ExportProgress) => void = () => {}, backend: string | null = null): RunningExport {
