@@ -12,7 +12,8 @@
         "src/elementwise.cc",
         "src/reduce.cc",
         "src/transpose.cc",
-        "src/fused.cc"
+        "src/fused.cc",
+        "src/merge.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

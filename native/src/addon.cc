@@ -10,6 +10,7 @@
 #include "elementwise.h"
 #include "fused.h"
 #include "gemm.h"
+#include "merge.h"
 #include "pool.h"
 #include "reduce.h"
 
@@ -552,6 +553,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unaryOps", unary_ops);
   exports.Set("binaryOps", binary_ops);
   exports.Set("compareOps", compare_ops);
+  lora::register_merge(env, exports);
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setGemmMode", Napi::Function::New(env, SetGemmMode));
   exports.Set("info", Napi::Function::New(env, Info));

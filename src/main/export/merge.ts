@@ -4,16 +4,29 @@
  *   W' = W + s·B·A            (nn.Linear weight [out, in])
  *   W' = W + (s·B·A)ᵀ         (GPT-2 Conv1D weight, stored (in, out); PEFT's fan_in_fan_out)
  *
- * Every tensor of the base checkpoint is visited in order; only the adapted ones change. The delta
- * is summed in Float64 in plain JS — for r-wide factors this is several times faster than any tfjs
- * backend's matmul here (tensor upload and download dominate) — and a non-finite result is
- * refused (PEFT's safe_merge), naming the tensor. Memory: one base tensor (as F32) at a time.
+ * Every tensor of the base checkpoint is visited in order; only the adapted ones change. The
+ * arithmetic runs in merge-kernels.ts (the native addon's kernel, else the JS reference; the same
+ * bits either way) on the stored bytes, a block of rows at a time, so a caller can stream a tensor
+ * of any size through a fixed buffer. A non-finite result is refused (PEFT's safe_merge), naming the
+ * tensor, as is a value the output type cannot hold.
  */
 import { readCheckpointLayout, CheckpointReader, type CheckpointLayout } from '../ml/checkpoint';
 import { readConfigJson, type RawConfig } from '../ml/config';
 import { FLOAT_DTYPES, type DType } from '../ml/dtypes';
 import { createModel } from '../ml/models/registry';
+import { numel } from '../ml/safetensors';
 import { moduleScale, type AdapterWeights, type LoraModuleWeights } from '../adapters/peft-files';
+import {
+  F16_MAX,
+  STORED_BYTES,
+  defaultMergeKernels,
+  jsMergeKernels,
+  storedGrid,
+  type LoraDelta,
+  type MergeKernels,
+  type StoredFloat,
+  type WritableFloat,
+} from './merge-kernels';
 
 export class MergeError extends Error {
   constructor(message: string) {
@@ -29,7 +42,7 @@ export interface MergeTensor {
   shape: number[];
   file: string;
   /** The adapted module whose delta this tensor receives, if any. */
-  delta: { module: LoraModuleWeights; scale: number; transposed: boolean } | null;
+  delta: LoraDelta | null;
 }
 
 export interface MergePlan {
@@ -95,40 +108,25 @@ export function planMerge(baseDir: string, adapter: AdapterWeights): MergePlan {
   return { baseDir, config, layout, tensors, skipped, baseBytes };
 }
 
-/**
- * Adds s·B·A (or its transpose) into `w` in place; returns the index of the first non-finite
- * result, or -1. One pass over the weight: each element gets its r-term dot product (summed in
- * Float64) from s·B's row and Aᵀ's row, both contiguous.
- */
-export function addDelta(w: Float32Array, d: NonNullable<MergeTensor['delta']>): number {
-  const { module: m, scale, transposed } = d;
-  const r = m.r;
-  const inF = m.inFeatures;
-  const outF = m.outFeatures;
-  const at = new Float64Array(inF * r); // Aᵀ [in, r]
-  for (let k = 0; k < r; k++) for (let i = 0; i < inF; i++) at[i * r + k] = m.a[k * inF + i];
-  const bs = new Float64Array(r); // s·B[o, :]
-  let bad = -1;
-  for (let o = 0; o < outF; o++) {
-    for (let k = 0; k < r; k++) bs[k] = scale * m.b[o * r + k];
-    for (let i = 0; i < inF; i++) {
-      let s = 0;
-      const ai = i * r;
-      for (let k = 0; k < r; k++) s += bs[k] * at[ai + k];
-      const idx = transposed ? i * outF + o : o * inF + i;
-      w[idx] += s;
-      // read back: the stored F32 overflows to Inf where the Float64 sum did not
-      if (bad < 0 && !Number.isFinite(w[idx])) bad = idx;
-    }
-  }
-  return bad;
+/** A merged tensor's float type as stored in the base checkpoint (planMerge keeps float types only). */
+export function storedFloat(t: MergeTensor): StoredFloat {
+  if (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16' || t.dtype === 'F64') return t.dtype;
+  throw new MergeError(`${t.name} is ${t.dtype}, not a float tensor`);
 }
 
-/** Reads base tensors and returns them merged; one open reader per shard. */
+const TYPE_NAME: Record<WritableFloat, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+/**
+ * Reads base tensors (whole, or in pieces into the caller's buffers) and merges or converts them;
+ * one open reader per shard. Every refusal is a MergeError naming the tensor and the element.
+ */
 export class MergedTensorSource {
   private readonly reader: CheckpointReader;
 
-  constructor(readonly plan: MergePlan) {
+  constructor(
+    readonly plan: MergePlan,
+    readonly kernels: MergeKernels = defaultMergeKernels(),
+  ) {
     this.reader = new CheckpointReader(plan.layout);
   }
 
@@ -138,17 +136,76 @@ export class MergedTensorSource {
     return this.reader.readBytes(t.name);
   }
 
+  /** `out.length` stored bytes of `t` from `byteOffset`, as they are in the base checkpoint. */
+  readStoredInto(t: MergeTensor, out: Uint8Array, byteOffset: number): void {
+    this.reader.readBytesInto(t.name, out, byteOffset);
+  }
+
+  /** readStoredInto on libuv's thread pool, to overlap the read with other work. */
+  readStoredIntoAsync(t: MergeTensor, out: Uint8Array, byteOffset: number): Promise<void> {
+    return this.reader.readBytesIntoAsync(t.name, out, byteOffset);
+  }
+
+  /**
+   * Merges stored rows [rowStart, rowStart + rows) of `t` (storedGrid) from `src` (stored bytes)
+   * into `dst` as `dstType`; src and dst may be the same bytes when the type stays.
+   */
+  mergeRows(t: MergeTensor, src: Uint8Array, dst: Uint8Array, dstType: WritableFloat, rowStart: number, rows: number): void {
+    const d = this.deltaOf(t);
+    const problem = this.kernels.mergeRows(src, storedFloat(t), dst, dstType, d, rowStart, rows);
+    if (!problem) return;
+    const index = rowStart * storedGrid(d).cols + problem.index;
+    if (problem.kind === 'nonfinite') {
+      throw new MergeError(`merging ${d.module.name} into ${t.name} gives NaN or Inf (first at element ${index}); nothing was written`);
+    }
+    throw this.overflow(t, this.mergedValue(t, index), index, dstType);
+  }
+
+  /** Converts elements [elementStart, …) of an untouched `t` from `src` (stored bytes) into `dst`. */
+  convert(t: MergeTensor, src: Uint8Array, dst: Uint8Array, dstType: WritableFloat, elementStart: number): void {
+    const type = storedFloat(t);
+    const problem = this.kernels.convert(src, type, dst, dstType);
+    if (!problem) return;
+    const bytes = STORED_BYTES[type];
+    const one = new Float32Array(1);
+    jsMergeKernels.convert(src.subarray(problem.index * bytes, (problem.index + 1) * bytes), type, new Uint8Array(one.buffer), 'F32');
+    throw this.overflow(t, one[0], elementStart + problem.index, dstType);
+  }
+
   /** The tensor as F32, with the adapter's delta added when it has one. Refuses NaN/Inf. */
   read(t: MergeTensor): Float32Array {
-    const w = this.reader.readFloat32(t.name);
-    if (t.delta) {
-      const bad = addDelta(w, t.delta);
-      if (bad >= 0) throw new MergeError(`merging ${t.delta.module.name} into ${t.name} gives NaN or Inf (first at element ${bad}); nothing was written`);
-    }
-    return w;
+    const stored = this.reader.readBytes(t.name);
+    const out = new Float32Array(numel(t.shape));
+    const bytes = new Uint8Array(out.buffer);
+    if (t.delta) this.mergeRows(t, stored, bytes, 'F32', 0, storedGrid(t.delta).rows);
+    else this.convert(t, stored, bytes, 'F32', 0);
+    return out;
   }
 
   close(): void {
     this.reader.close();
+  }
+
+  private deltaOf(t: MergeTensor): LoraDelta {
+    if (!t.delta) throw new MergeError(`${t.name} has no adapter delta to merge`);
+    return t.delta;
+  }
+
+  /** One merged element in F32 (for a message), recomputed by the JS reference from its stored row. */
+  private mergedValue(t: MergeTensor, index: number): number {
+    const d = this.deltaOf(t);
+    const { cols } = storedGrid(d);
+    const type = storedFloat(t);
+    const row = Math.floor(index / cols);
+    const stored = new Uint8Array(cols * STORED_BYTES[type]);
+    this.reader.readBytesInto(t.name, stored, row * stored.length);
+    const merged = new Float32Array(cols);
+    jsMergeKernels.mergeRows(stored, type, new Uint8Array(merged.buffer), 'F32', d, row, 1);
+    return merged[index - row * cols];
+  }
+
+  private overflow(t: MergeTensor, value: number, index: number, dstType: WritableFloat): MergeError {
+    const limit = dstType === 'F16' ? `max ${F16_MAX}; export as bf16 or f32` : 'it rounds to Inf; export as f32';
+    return new MergeError(`${t.name}: value ${value} (element ${index}) does not fit ${TYPE_NAME[dstType]} (${limit})`);
   }
 }

@@ -1,10 +1,12 @@
 /**
  * Merged model export: a complete Hugging Face folder (config.json, generation_config.json,
  * tokenizer files carrying the training chat template, model.safetensors or shards + index) whose
- * weights are W + s·B·A. Written tensor by tensor through the safetensors writer, so memory stays
- * near one tensor; sharded like the original checkpoint (same shard names and grouping) or by a
- * size limit (model-0000N-of-0000M.safetensors, as transformers names them). Stored dtype: the
- * original's per tensor ('auto') or bf16/f16/f32 for all.
+ * weights are W + s·B·A. Each tensor is read from the base file in blocks of rows straight into a
+ * staging buffer, merged (or converted) there by the native kernel (merge-kernels.ts) and written
+ * while the next block is read and merged (staged-file.ts), so memory stays near three 2 MiB
+ * buffers whatever the model. Sharded like the original checkpoint (same shard names and grouping)
+ * or by a size limit (model-0000N-of-0000M.safetensors, as transformers names them). Stored dtype:
+ * the original's per tensor ('auto') or bf16/f16/f32 for all.
  *
  * Before the folder appears under its name it is reloaded and its logits compared with the base
  * model running the adapter unmerged (verify.ts). Any failure removes the temp folder.
@@ -13,10 +15,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { INDEX_FILE, SINGLE_FILE } from '../ml/checkpoint';
 import type { DType } from '../ml/dtypes';
-import { DTYPE_BYTES, numel, writeSafetensors, type TensorToWrite, type WritableDType } from '../ml/safetensors';
+import { DTYPE_BYTES, numel, safetensorsHeader, type WritableDType } from '../ml/safetensors';
 import { readAdapterWeights, type AdapterWeights } from '../adapters/peft-files';
 import { ExportRefused, writeFolderAtomically, type JobContext } from './job';
-import { MergeError, MergedTensorSource, planMerge, type MergePlan, type MergeTensor } from './merge';
+import { MergeError, MergedTensorSource, planMerge, storedFloat, type MergePlan, type MergeTensor } from './merge';
+import { STORED_BYTES, storedGrid } from './merge-kernels';
+import { StagedFile } from './staged-file';
 import { checkPromptIds, compareLogits, exportedLogits, referenceLogits, type LogitsCheck, type StoredDtype } from './verify';
 
 export type MergedDtype = 'auto' | 'bf16' | 'f16' | 'f32';
@@ -60,7 +64,6 @@ export interface MergedExportResult {
 
 const OUT_DTYPE: Record<Exclude<MergedDtype, 'auto'>, WritableDType> = { bf16: 'BF16', f16: 'F16', f32: 'F32' };
 const TORCH_DTYPE: Record<WritableDType, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
-const F16_MAX = 65504;
 /** Above this many F32 bytes, two models would not fit comfortably for the logits check. */
 const VERIFY_LIMIT_BYTES = 6 * 2 ** 30;
 
@@ -116,45 +119,19 @@ export async function exportMerged(req: MergedExportRequest, ctx: JobContext): P
     const files: WrittenFile[] = [];
     const storedDtypes: Record<string, number> = {};
     const source = new MergedTensorSource(plan);
-    let done = 0;
+    const progress = { done: 0, total: totalBytes };
     try {
       for (const shard of shards) {
         ctx.checkCancelled();
-        const tensors: TensorToWrite[] = [...shard.tensors]
-          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-          .map((t) => {
-            const dtype = outType(t);
-            storedDtypes[dtype] = (storedDtypes[dtype] ?? 0) + 1;
-            return {
-              name: t.name,
-              dtype,
-              shape: t.shape,
-              data: () => {
-                ctx.checkCancelled();
-                if (!t.delta && t.dtype === dtype) {
-                  // Untouched and kept in its dtype: the bytes go through as they are.
-                  done += numel(t.shape) * DTYPE_BYTES[dtype];
-                  ctx.progress(done, totalBytes, 'write');
-                  return source.readUnchanged(t);
-                }
-                const w = source.read(t);
-                if (dtype === 'F16') {
-                  for (let i = 0; i < w.length; i++) {
-                    if (Math.abs(w[i]) > F16_MAX) throw new MergeError(`${t.name}: value ${w[i]} does not fit float16 (max ${F16_MAX}); export as bf16 or f32`);
-                  }
-                }
-                done += numel(t.shape) * DTYPE_BYTES[dtype];
-                ctx.progress(done, totalBytes, 'write');
-                return w;
-              },
-            };
-          });
-        writeSafetensors(path.join(tmp, shard.file), tensors);
-        files.push({ name: shard.file, bytes: fs.statSync(path.join(tmp, shard.file)).size });
+        const tensors = [...shard.tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((t) => ({ t, dtype: outType(t) }));
+        for (const { dtype } of tensors) storedDtypes[dtype] = (storedDtypes[dtype] ?? 0) + 1;
+        const bytes = await writeShard(path.join(tmp, shard.file), tensors, source, ctx, progress);
+        files.push({ name: shard.file, bytes });
       }
     } finally {
       source.close();
     }
+    fsyncFolder(tmp);
     if (shards.length > 1) {
       const weightMap: Record<string, string> = {};
       for (const s of shards) for (const t of s.tensors) weightMap[t.name] = s.file;
@@ -208,6 +185,146 @@ export async function exportMerged(req: MergedExportRequest, ctx: JobContext): P
       verificationNote,
     };
   });
+}
+
+/**
+ * Each of a shard writer's three staging buffers. Writes of a few MiB already run at the page
+ * cache's speed; smaller buffers stay in the CPU's caches between the read, the merge and the
+ * write, and are less fresh memory to fault in (on the bench model, 8 MiB buffers took clearly
+ * more CPU than 2 MiB ones, 1 MiB ones a little more).
+ */
+const STAGING_BYTES = 2 << 20;
+
+/** A block of one tensor's output: stored rows of a merged tensor, or a run of another's elements. */
+interface Piece {
+  t: MergeTensor;
+  dtype: WritableDType;
+  /** Where its stored bytes start in the tensor, and how many there are. */
+  srcOffset: number;
+  srcBytes: number;
+  outBytes: number;
+  /** First stored row (merged tensor) or element (others), and how many. */
+  start: number;
+  count: number;
+  /** The tensor's last piece. */
+  last: boolean;
+}
+
+/** The pieces of `t`, each small enough for a staging buffer of `capacity` bytes in and out. */
+function* piecesOf(t: MergeTensor, dtype: WritableDType, capacity: number): Generator<Piece> {
+  const inBytes = STORED_BYTES[storedFloat(t)];
+  const outBytes = DTYPE_BYTES[dtype];
+  const { rows, cols } = t.delta ? storedGrid(t.delta) : { rows: numel(t.shape), cols: 1 };
+  const step = Math.max(1, Math.floor(capacity / (cols * Math.max(inBytes, outBytes))));
+  for (let start = 0; start < rows || (rows === 0 && start === 0); start += step) {
+    const count = Math.min(step, rows - start);
+    yield { t, dtype, srcOffset: start * cols * inBytes, srcBytes: count * cols * inBytes, outBytes: count * cols * outBytes, start, count, last: start + step >= rows };
+  }
+}
+
+/** Below this, a piece is read on the spot: the thread pool's round trip costs more than the read. */
+const ASYNC_READ_BYTES = 64 << 10;
+
+/** Reads a piece's stored bytes into `into`: in the background when it is large enough to overlap. */
+function readPiece(source: MergedTensorSource, piece: Piece, into: Uint8Array): Promise<void> {
+  if (piece.srcBytes >= ASYNC_READ_BYTES) return source.readStoredIntoAsync(piece.t, into, piece.srcOffset);
+  try {
+    source.readStoredInto(piece.t, into, piece.srcOffset);
+    return Promise.resolve();
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+/**
+ * One safetensors shard: the header, then each tensor in order, produced straight into the staged
+ * file's buffers in pieces that fit them — read from the base file, merged or converted in place.
+ * Three things overlap: the read of a piece (libuv's thread pool), the merge of the one before
+ * (the addon) and the write of the last complete buffer (thread pool). Pieces are as large as a
+ * buffer allows: each costs a read and a merge call (four per buffer cost more CPU than one).
+ * Returns the file's size.
+ */
+async function writeShard(
+  file: string,
+  tensors: { t: MergeTensor; dtype: WritableDType }[],
+  source: MergedTensorSource,
+  ctx: JobContext,
+  progress: { done: number; total: number },
+): Promise<number> {
+  const head = safetensorsHeader(file, tensors.map(({ t, dtype }) => ({ name: t.name, dtype, shape: t.shape })));
+  const dataBytes = tensors.reduce((n, { t, dtype }) => n + numel(t.shape) * DTYPE_BYTES[dtype], 0);
+  // Big enough for one stored row of every merged tensor (in and out), small for small files.
+  const rowBytes = Math.max(0, ...tensors.map(({ t, dtype }) => (t.delta ? storedGrid(t.delta).cols * Math.max(STORED_BYTES[storedFloat(t)], DTYPE_BYTES[dtype]) : 0)));
+  const out = new StagedFile(file, Math.max(rowBytes, Math.min(STAGING_BYTES, head.length + dataBytes)));
+  // Stored bytes that change type on the way are read here first: two, for two pieces in flight.
+  const scratch = [new Uint8Array(0), new Uint8Array(0)];
+  let turn = 0;
+  const scratchOf = (n: number): Uint8Array => {
+    turn = 1 - turn;
+    if (scratch[turn].length < n) scratch[turn] = new Uint8Array(n);
+    return scratch[turn].subarray(0, n);
+  };
+
+  interface InFlight {
+    piece: Piece;
+    dst: Uint8Array;
+    from: Uint8Array;
+    /** Where the piece ends in the file. */
+    end: number;
+    read: Promise<void>;
+  }
+  const finish = async ({ piece: p, dst, from, end, read }: InFlight): Promise<void> => {
+    await read;
+    if (p.t.delta) source.mergeRows(p.t, from, dst, p.dtype, p.start, p.count);
+    else if (from !== dst) source.convert(p.t, from, dst, p.dtype, p.start);
+    out.complete(end);
+    if (p.last) {
+      progress.done += numel(p.t.shape) * DTYPE_BYTES[p.dtype];
+      ctx.progress(progress.done, progress.total, 'write');
+    }
+  };
+
+  let inFlight: InFlight | null = null;
+  try {
+    await out.write(head);
+    for (const { t, dtype } of tensors) {
+      ctx.checkCancelled();
+      for (const piece of piecesOf(t, dtype, out.capacity)) {
+        // Read this piece while the one before is merged.
+        const dst = await out.region(piece.outBytes);
+        const from = storedFloat(t) === dtype ? dst : scratchOf(piece.srcBytes);
+        const read = readPiece(source, piece, from);
+        read.catch(() => undefined); // awaited in finish(), or below on failure
+        const before: InFlight | null = inFlight;
+        inFlight = { piece, dst, from, end: out.size, read };
+        if (before) await finish(before);
+      }
+    }
+    if (inFlight) {
+      const last: InFlight = inFlight;
+      inFlight = null;
+      await finish(last);
+    }
+    await out.close();
+  } catch (err) {
+    await inFlight?.read.catch(() => undefined); // no read may outlive the reader it uses
+    await out.abort();
+    throw err;
+  }
+  return out.size;
+}
+
+/** Makes the shard files' names durable before the folder is renamed (not possible on Windows). */
+function fsyncFolder(dir: string): void {
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // a folder cannot be opened for fsync on every platform; the rename stays atomic
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
 }
 
 function writeText(dir: string, name: string, text: string, files: WrittenFile[]): void {

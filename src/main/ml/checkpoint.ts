@@ -120,6 +120,16 @@ export class CheckpointReader {
     return this.reader(this.info(name).file).readBytes(name);
   }
 
+  /** Part of the tensor's stored bytes, read into `out` (see SafetensorsReader.readBytesInto). */
+  readBytesInto(name: string, out: Uint8Array, byteOffset = 0): void {
+    this.reader(this.info(name).file).readBytesInto(name, out, byteOffset);
+  }
+
+  /** readBytesInto on libuv's thread pool (see SafetensorsReader.readBytesIntoAsync). */
+  readBytesIntoAsync(name: string, out: Uint8Array, byteOffset = 0): Promise<void> {
+    return this.reader(this.info(name).file).readBytesIntoAsync(name, out, byteOffset);
+  }
+
   close(): void {
     for (const r of this.readers.values()) r.close();
     this.readers.clear();

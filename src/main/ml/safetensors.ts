@@ -101,6 +101,39 @@ export class SafetensorsReader {
     return out;
   }
 
+  /**
+   * Part of a tensor's stored bytes: `out.length` bytes from `byteOffset` into the tensor, read
+   * straight into `out` (so a caller can reuse one buffer for many tensors).
+   */
+  readBytesInto(name: string, out: Uint8Array, byteOffset = 0): void {
+    const info = this.info(name);
+    if (!(byteOffset >= 0 && byteOffset + out.length <= info.byteLength)) {
+      throw new SafetensorsError(this.file, `bytes ${byteOffset}..${byteOffset + out.length} lie outside tensor "${name}" (${info.byteLength} bytes)`);
+    }
+    this.readInto(info, out, byteOffset);
+  }
+
+  /**
+   * readBytesInto on libuv's thread pool, so the caller's thread can work meanwhile (the merged
+   * export reads the next tensor while it merges this one). Positional reads: several may run at once.
+   */
+  async readBytesIntoAsync(name: string, out: Uint8Array, byteOffset = 0): Promise<void> {
+    const info = this.info(name);
+    if (!(byteOffset >= 0 && byteOffset + out.length <= info.byteLength)) {
+      throw new SafetensorsError(this.file, `bytes ${byteOffset}..${byteOffset + out.length} lie outside tensor "${name}" (${info.byteLength} bytes)`);
+    }
+    let done = 0;
+    while (done < out.length) {
+      if (this.fd === null) throw new SafetensorsError(this.file, 'reader is closed');
+      const fd = this.fd;
+      const n = await new Promise<number>((resolve, reject) => {
+        fs.read(fd, out, done, Math.min(out.length - done, 1 << 30), info.fileOffset + byteOffset + done, (err, bytes) => (err ? reject(err) : resolve(bytes)));
+      });
+      if (n === 0) throw new SafetensorsError(this.file, `unexpected end of file while reading "${info.name}"`);
+      done += n;
+    }
+  }
+
   /** A float tensor (F32, F16, BF16, F64) converted to F32. */
   readFloat32(name: string): Float32Array {
     const info = this.info(name);
@@ -324,29 +357,11 @@ export interface TensorToWrite {
  * when every tensor was written. Metadata always includes `"format": "pt"`.
  */
 export function writeSafetensors(file: string, tensors: readonly TensorToWrite[], metadata: Record<string, string> = {}): void {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
-  const names = new Set<string>();
-  let offset = 0;
-  for (const t of tensors) {
-    if (names.has(t.name)) throw new SafetensorsError(file, `duplicate tensor name "${t.name}"`);
-    if (t.name === '__metadata__') throw new SafetensorsError(file, 'a tensor cannot be named __metadata__');
-    names.add(t.name);
-    const bytes = numel(t.shape) * DTYPE_BYTES[t.dtype];
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let json = JSON.stringify(header);
-  // Pad with spaces so the data buffer starts 8-byte aligned (as the reference writer does).
-  json += ' '.repeat((8 - ((Buffer.byteLength(json) + 8) % 8)) % 8);
-  const headerBytes = Buffer.from(json, 'utf8');
-  const lenBytes = Buffer.alloc(8);
-  lenBytes.writeBigUInt64LE(BigInt(headerBytes.length));
-
+  const head = safetensorsHeader(file, tensors, metadata);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const out = new AtomicFileWriter(file);
   try {
-    out.write(lenBytes);
-    out.write(headerBytes);
+    out.write(head);
     for (const t of tensors) {
       const data = typeof t.data === 'function' ? t.data() : t.data;
       if (data instanceof Uint8Array) {
@@ -367,6 +382,31 @@ export function writeSafetensors(file: string, tensors: readonly TensorToWrite[]
     out.abort();
     throw err;
   }
+}
+
+/**
+ * The bytes before a safetensors file's data buffer (u64 header length, then the JSON header)
+ * for `tensors` stored back to back in this order. `file` only names the file in errors.
+ */
+export function safetensorsHeader(file: string, tensors: readonly Pick<TensorToWrite, 'name' | 'dtype' | 'shape'>[], metadata: Record<string, string> = {}): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
+  const names = new Set<string>();
+  let offset = 0;
+  for (const t of tensors) {
+    if (names.has(t.name)) throw new SafetensorsError(file, `duplicate tensor name "${t.name}"`);
+    if (t.name === '__metadata__') throw new SafetensorsError(file, 'a tensor cannot be named __metadata__');
+    names.add(t.name);
+    const bytes = numel(t.shape) * DTYPE_BYTES[t.dtype];
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  // Pad with spaces so the data buffer starts 8-byte aligned (as the reference writer does).
+  json += ' '.repeat((8 - ((Buffer.byteLength(json) + 8) % 8)) % 8);
+  const out = Buffer.alloc(8 + Buffer.byteLength(json));
+  out.writeBigUInt64LE(BigInt(out.length - 8));
+  out.write(json, 8, 'utf8');
+  return out;
 }
 
 function encodeFloats(data: Float32Array, dtype: WritableDType): Uint8Array {

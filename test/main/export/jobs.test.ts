@@ -21,20 +21,37 @@ fs.mkdirSync(path.join(tmp, 'out'));
 /** Everything in the destination folder: must stay empty after a failed job. */
 const leftovers = () => fs.readdirSync(path.join(tmp, 'out'));
 
-/** fs.writeSync that fails with ENOSPC once `limit` bytes were written (a full disk). */
+/**
+ * fs.writeSync and fs.write (the merged export's shard writer writes on libuv's thread pool) that
+ * fail with ENOSPC once `limit` bytes were written between them (a full disk).
+ */
 function diskFullAfter(limit: number) {
-  const real = fs.writeSync;
+  const realSync = fs.writeSync;
+  const realAsync = fs.write;
   let written = 0;
-  return vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: NodeJS.ArrayBufferView, ...rest: unknown[]) => {
-    const n = (buf as Uint8Array).byteLength ?? 0;
+  const enospc = () => {
+    const err = new Error(`ENOSPC: no space left on device, write`) as NodeJS.ErrnoException;
+    err.code = 'ENOSPC';
+    return err;
+  };
+  /** The byte count of a write(fd, buffer, offset?, length?, …) call. */
+  const size = (buf: NodeJS.ArrayBufferView, rest: unknown[]) => (typeof rest[1] === 'number' ? rest[1] : (buf as Uint8Array).byteLength ?? 0);
+  vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: NodeJS.ArrayBufferView, ...rest: unknown[]) => {
+    const n = size(buf, rest);
+    if (written + n > limit) throw enospc();
+    written += n;
+    return (realSync as (...a: unknown[]) => number)(fd, buf, ...rest);
+  }) as typeof fs.writeSync);
+  vi.spyOn(fs, 'write').mockImplementation(((fd: number, buf: NodeJS.ArrayBufferView, ...rest: unknown[]) => {
+    const n = size(buf, rest);
     if (written + n > limit) {
-      const err = new Error(`ENOSPC: no space left on device, write`) as NodeJS.ErrnoException;
-      err.code = 'ENOSPC';
-      throw err;
+      const callback = rest[rest.length - 1] as (err: Error) => void;
+      process.nextTick(callback, enospc());
+      return;
     }
     written += n;
-    return (real as (...a: unknown[]) => number)(fd, buf, ...rest);
-  }) as typeof fs.writeSync);
+    (realAsync as (...a: unknown[]) => void)(fd, buf, ...rest);
+  }) as typeof fs.write);
 }
 
 /** A context that cancels at the n-th check. */

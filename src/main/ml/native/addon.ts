@@ -13,6 +13,17 @@ import { fileURLToPath } from 'node:url';
 
 export type FloatArray = Float32Array;
 export type AnyArray = Float32Array | Int32Array | Uint8Array;
+/** Float types as safetensors stores them (F64 is read, never written). */
+export type StoredFloat = 'F32' | 'F16' | 'BF16' | 'F64';
+export type WritableFloat = Exclude<StoredFloat, 'F64'>;
+/**
+ * The first element (storage order) a merge or conversion could not store faithfully: 'nonfinite'
+ * where the float result is NaN/Inf, 'overflow' where it does not fit the stored type.
+ */
+export interface FloatProblem {
+  index: number;
+  kind: 'nonfinite' | 'overflow';
+}
 
 export interface NativeAddon {
   /** C[i] = alpha·op(A[i])·op(B[i]) + beta·C[i]; offsets (in elements) pick A[i], B[i]. */
@@ -76,6 +87,20 @@ export interface NativeAddon {
     n: number, inF: number, outF: number, r: number, scale: number,
     dx: FloatArray, dxl: FloatArray | null, da: FloatArray, db: FloatArray,
   ): void;
+  /**
+   * W' = W + s·B·A on stored bytes (native/src/merge.h): src holds stored rows
+   * [rowStart, rowStart + rows) of `cols` elements (W [out, in], or Wᵀ stored [in, out] when
+   * transposed); dst gets them in dstType (src itself when the types match). A [r, inF], B [outF, r].
+   * `threads`: the most of the pool's threads to use (absent or 0: all).
+   */
+  mergeLoraRows(
+    src: Uint8Array, srcType: StoredFloat, dst: Uint8Array, dstType: WritableFloat,
+    rows: number, cols: number, rowStart: number,
+    a: FloatArray, b: FloatArray, r: number, inF: number, outF: number, scale: number, transposed: boolean,
+    threads?: number,
+  ): FloatProblem | null;
+  /** dst = src in another stored type; reports the first value dstType cannot hold. */
+  convertFloats(src: Uint8Array, srcType: StoredFloat, dst: Uint8Array, dstType: WritableFloat, threads?: number): FloatProblem | null;
   readonly unaryOps: string[];
   readonly binaryOps: string[];
   readonly compareOps: string[];
