@@ -139,6 +139,29 @@ function main(): void {
     ].join('\n'),
   );
 
+  // Where the time of our step goes: the fused native step again, profiled (timings per tfjs kernel
+  // and per addon call; profiling costs a little, so this run is not the one in the table above).
+  const prof = tsx('lora_step.ts', [...q, '--backend', 'native', '--ops', 'native', '--profile', '--json'], 'lora step native profiled', 1200) as Piece<StepResult & { steps: number; profile?: { name: string; calls: number; ms: number; cpuMs: number }[]; profileOtherMs?: number; profileGcMs?: number }>;
+  if (prof.ok && prof.value?.profile) {
+    const p = prof.value;
+    const rows = p.profile ?? [];
+    const stepMs = p.secondsPerStep * 1000;
+    const per = (ms: number) => ms / p.steps;
+    sections.push(
+      [
+        '### Where our step\'s time goes (native backend + fused ops, profiled)',
+        '',
+        `Per step: ${f(stepMs, 0)} ms wall, ${f(p.cpuSecondsPerStep * 1000, 0)} ms CPU (both threads). Rows are tfjs kernels (exclusive time; the fused ops run as one kernel each) and the native addon calls inside them; wall share is of the step.`,
+        '',
+        '| kernel / addon call | calls per step | wall ms per step | CPU ms per step | wall share |',
+        '|---|---|---|---|---|',
+        ...rows.map((r) => `| ${r.name} | ${f(r.calls / p.steps, 0)} | ${f(per(r.ms), 1)} | ${f(per(r.cpuMs), 1)} | ${f((100 * per(r.ms)) / stepMs, 1)}% |`),
+        `| (outside tfjs kernels: JS glue, tfjs bookkeeping) | | ${f(per(p.profileOtherMs ?? 0), 1)} | | ${f((100 * per(p.profileOtherMs ?? 0)) / stepMs, 1)}% |`,
+        `| (garbage-collection pauses) | | ${f(per(p.profileGcMs ?? 0), 1)} | | ${f((100 * per(p.profileGcMs ?? 0)) / stepMs, 1)}% |`,
+      ].join('\n'),
+    );
+  }
+
   // 2. Kernels
   const kernels = tsx('kernels.ts', [...q, '--json'], 'kernels', 1200) as Piece<{
     blas: string;
