@@ -146,7 +146,9 @@ export async function exportGguf(req: GgufExportRequest, ctx: JobContext): Promi
       const tc = readTokenizerConfig(req.baseDir);
       const mf = buildModelfile({
         ggufFile: path.basename(req.outFile),
-        chatTemplate: req.chatTemplate ?? (typeof reread.metadata['tokenizer.chat_template'] === 'string' ? (reread.metadata['tokenizer.chat_template'] as string) : null),
+        // the whole template written into the GGUF (the training one, else the base model's); the
+        // re-read summary shortens long strings
+        chatTemplate: writtenString(meta, 'tokenizer.chat_template'),
         tokens: { bos: tokenText(tc?.bos_token), eos: tokenText(tc?.eos_token) },
       });
       fs.writeFileSync(path.join(tmp, 'Modelfile'), mf.text);
@@ -191,6 +193,11 @@ function tokenText(v: unknown): string | null {
 }
 
 /** Metadata for display: arrays longer than 8 shown as their length and first items. */
+function writtenString(meta: GgufMetadata, key: string): string | null {
+  const v = meta.entries.get(key);
+  return v && typeof v.value === 'string' ? v.value : null;
+}
+
 export function summariseMetadata(entries: Map<string, { value: GgufReadValue }>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, { value }] of entries) {

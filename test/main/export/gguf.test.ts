@@ -139,6 +139,29 @@ describe('GGUF export of tiny-random-llama', () => {
   });
 });
 
+describe('GGUF export with the base model\'s own template', () => {
+  it('translates the whole template for the Modelfile, not the shortened one the re-read summary shows', async () => {
+    // a base whose tokenizer_config.json holds a ChatML template longer than the summary's 200 chars
+    const base = path.join(tmp, 'llama-own-template');
+    fs.mkdirSync(base);
+    for (const f of fs.readdirSync(TINY_LLAMA)) if (fs.statSync(path.join(TINY_LLAMA, f)).isFile()) fs.copyFileSync(path.join(TINY_LLAMA, f), path.join(base, f));
+    const long = `{#- ChatML, as many instruct models ship it; ${'padding '.repeat(40)} -#}` + CHATML;
+    const cfg = JSON.parse(fs.readFileSync(path.join(base, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(path.join(base, 'tokenizer_config.json'), JSON.stringify({ ...cfg, chat_template: long }));
+    const outFile = path.join(tmp, 'own-template', 'model.gguf');
+    const res = await exportGguf({ adapterDir: llamaAdapter, baseDir: base, outFile, type: 'f16', modelfile: true, chatTemplate: null, name: 'own' }, noopContext);
+    expect(res.modelfile?.translated).toBe(true);
+    const mf = fs.readFileSync(path.join(tmp, 'own-template', 'Modelfile'), 'utf8');
+    expect(mf).toContain('TEMPLATE """{{ range .Messages }}');
+    const r = GgufReader.open(outFile);
+    try {
+      expect(r.get('tokenizer.chat_template')).toBe(long);
+    } finally {
+      r.close();
+    }
+  });
+});
+
 describe('GGUF export of tiny-gpt2', () => {
   it('writes the gpt2 architecture: fused QKV transposed to (out, in), BPE vocab with merges and pre "gpt-2"', async () => {
     const outFile = path.join(tmp, 'gpt2', 'model.gguf');
