@@ -1,6 +1,7 @@
 /**
  * The Datasets page in Chromium against the web shell, with tiny-random-llama in the library:
- * importing the files of examples/datasets through the path field — a first look (type, keys,
+ * importing the files of examples/datasets through the path field (and one chosen in the browser of
+ * the server's home folder) — a first look (type, keys,
  * detected shape and its column mapping, the first rows as they will be stored), a file whose
  * columns no shape names mapped by hand, a large file's import with progress and Cancel, the
  * validation report of malformed.jsonl (abort: nothing imported, with the first bad line; skip:
@@ -132,6 +133,30 @@ describe('datasets page in Chromium', () => {
     // The new dataset opens beside the list.
     await page.getByTestId(`dataset-item-${qa.id}`).waitFor();
     await expect.poll(() => page.getByTestId(`dataset-item-${qa.id}`).getAttribute('aria-current')).toBe('true');
+    watch.assertClean();
+  });
+
+  it('browses the server’s home folder to a dataset file and looks at the chosen file', async () => {
+    // The web shell lists only the home folder: make it the one holding the generated files.
+    const savedHome = process.env.HOME;
+    process.env.HOME = work;
+    try {
+      // (the field still holds the last file, outside this home: start from an empty one)
+      await page.getByTestId('dataset-path').fill('');
+      await page.getByTestId('dataset-browse').click();
+      const dialog = page.getByTestId('folder-browser');
+      await dialog.waitFor();
+      await expect.poll(() => dialog.getByTestId('browse-path').textContent()).toBe(work);
+      // dataset files are listed and can be chosen; other files are only counted
+      await dialog.getByTestId('browse-file-tickets.jsonl').waitFor();
+      expect(await dialog.getByTestId('browse-file-big.jsonl').count()).toBe(1);
+      await dialog.getByTestId('browse-file-tickets.jsonl').click();
+      await dialog.waitFor({ state: 'hidden' });
+      expect(await page.getByTestId('dataset-path').inputValue()).toBe(ticketsFile);
+      await expect.poll(() => page.getByTestId('inspect-summary').textContent(), { timeout: 20_000 }).toContain(ticketsFile);
+    } finally {
+      process.env.HOME = savedHome;
+    }
     watch.assertClean();
   });
 

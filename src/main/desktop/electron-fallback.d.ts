@@ -115,9 +115,15 @@ export interface Session {
   setPermissionCheckHandler(handler: ((webContents: WebContents | null, permission: string) => boolean) | null): void;
 }
 
+export interface FileFilter {
+  name: string;
+  extensions: string[];
+}
+
 export interface OpenDialogOptions {
   title?: string;
   defaultPath?: string;
+  filters?: FileFilter[];
   properties?: Array<'openFile' | 'openDirectory' | 'multiSelections' | 'showHiddenFiles' | 'createDirectory' | 'dontAddToRecent'>;
 }
 

@@ -154,7 +154,13 @@ function defaultName(dir: string): string {
 /** Folder listing for the web shell's path picker: the user's home and below only. */
 export function browseFolders(dirIn?: string): { path: string; parent: string | null; entries: BrowseEntry[] } {
   const home = os.homedir();
-  const dir = path.resolve(dirIn && dirIn.trim() ? dirIn.replace(/^~(?=$|\/)/, home) : home);
+  let dir = path.resolve(dirIn && dirIn.trim() ? dirIn.replace(/^~(?=$|\/)/, home) : home);
+  // A file (a dataset path typed in the field) opens the folder that holds it.
+  try {
+    if (fs.statSync(dir).isFile()) dir = path.dirname(dir);
+  } catch {
+    // missing: readdir below says so
+  }
   const rel = path.relative(home, dir);
   if (rel.startsWith('..') || path.isAbsolute(rel)) throw new UserError(`${dir}: browsing is limited to your home folder (${home}); type the full path instead`);
   let dirents: fs.Dirent[];

@@ -74,6 +74,9 @@ describe('registerIpcHandlers', () => {
     // The web-only answer of the generic handler set (desktop index.ts replaces it with the native picker).
     const picker = (await e.invoke('call:dialog.pickFolder', {})) as { ok: false; error: string; status: number };
     expect(picker).toMatchObject({ ok: false, status: 400 });
+    const filePicker = (await e.invoke('call:dialog.pickFile', { filters: [{ name: 'Datasets', extensions: ['jsonl'] }] })) as { ok: false; error: string; status: number };
+    expect(filePicker).toMatchObject({ ok: false, status: 400 });
+    expect(filePicker.error).toMatch(/file picker exists only in the desktop app/);
   });
 
   it('refuses calls that do not come from our window’s main frame on our page', async () => {

@@ -93,4 +93,16 @@ describe('model library', () => {
     expect(home.parent).toBeNull();
     expect(() => browseFolders('/etc')).toThrow(/limited to your home folder/);
   });
+
+  it('opens the folder of a file path', () => {
+    const dir = fs.mkdtempSync(path.join(os.homedir(), '.lora-browse-test-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'train.jsonl'), '{}\n');
+      const listing = browseFolders(path.join(dir, 'train.jsonl'));
+      expect(listing.path).toBe(dir);
+      expect(listing.entries.map((e) => [e.name, e.isDir])).toEqual([['train.jsonl', false]]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

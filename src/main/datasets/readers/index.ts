@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { DATASET_EXTENSIONS } from '../../../shared/dataset-files';
 import type { Container, TextUnit } from '../types';
 import { readCsv } from './csv';
 import { readJson, readSingleJsonRecord, sniffJson } from './json';
@@ -28,20 +29,7 @@ export interface Source {
   ignored: string[];
 }
 
-const EXTENSIONS: Record<string, Container> = {
-  '.jsonl': 'jsonl',
-  '.ndjson': 'jsonl',
-  '.json': 'json',
-  '.csv': 'csv',
-  '.tsv': 'tsv',
-  '.tab': 'tsv',
-  '.parquet': 'parquet',
-  '.pq': 'parquet',
-  '.txt': 'text',
-  '.text': 'text',
-  '.md': 'text',
-  '.markdown': 'text',
-};
+const EXTENSIONS: Readonly<Record<string, Container>> = DATASET_EXTENSIONS;
 
 export function containerFromExtension(file: string): Container | undefined {
   return EXTENSIONS[path.extname(file).toLowerCase()];

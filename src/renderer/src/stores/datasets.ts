@@ -22,6 +22,7 @@ import { api } from '../api';
 import { errorMessage } from '../format';
 import { onReconnected } from './connection';
 import { useKeyedLoadable, useLoadable } from './loadable';
+import { DATASET_EXTENSIONS } from '../../../shared/dataset-files';
 
 export type InspectRequest = CallArgs<'datasets.inspect'>;
 export type ImportRequest = Omit<CallArgs<'datasets.import'>, 'importId'>;
@@ -162,10 +163,15 @@ export const useDatasetsStore = defineStore('datasets', () => {
     }
   }
 
-  /** The desktop shell's native folder picker (a folder of dataset files); null when cancelled. */
+  /** The desktop shell's native pickers (a dataset file, or a folder of them); null when cancelled. */
   const canPickNatively = api.kind === 'desktop';
   async function pickFolder(): Promise<string | null> {
     const { path } = await api.call('dialog.pickFolder', { title: 'Choose a folder of dataset files' });
+    return path;
+  }
+  async function pickFile(): Promise<string | null> {
+    const extensions = Object.keys(DATASET_EXTENSIONS).map((e) => e.slice(1));
+    const { path } = await api.call('dialog.pickFile', { title: 'Choose a dataset file', filters: [{ name: 'Datasets', extensions }] });
     return path;
   }
 
@@ -211,5 +217,6 @@ export const useDatasetsStore = defineStore('datasets', () => {
     split,
     remove,
     pickFolder,
+    pickFile,
   };
 });
