@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { call, event } from './define';
 
 export const DATASET_CONTAINERS = ['jsonl', 'json', 'csv', 'tsv', 'parquet', 'text'] as const;
-
 export const DATASET_SHAPES = ['alpaca', 'sharegpt', 'messages', 'prompt-completion', 'text'] as const;
 export const DATASET_TEMPLATES = ['model', 'chatml', 'alpaca', 'plain'] as const;
 
