@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/main/ml/backends';
 import { loadModel } from '../src/main/ml/loader';
 import { LoraAdapter } from '../src/main/ml/lora/adapter';
-import { estimateTrainingMemory } from '../src/main/ml/train/memory';
+import { estimateTrainingMemory, trainingOpsOf } from '../src/main/ml/train/memory';
 import { Rng } from '../src/main/ml/train/rng';
 import { Trainer } from '../src/main/ml/train/trainer';
 import { writeSafetensors, type TensorToWrite } from '../src/main/ml/safetensors';
@@ -93,7 +93,7 @@ for (const w of workloads) {
     peak = Math.max(peak, info.peakBytes);
   }
   const tokPerS = tokens / ((Date.now() - t0) / 1000);
-  const est = estimateTrainingMemory(model.dims, model.weights.numParams(), adapter.trainableParams(), w.batch, w.seqLen);
+  const est = estimateTrainingMemory(model.dims, model.weights.numParams(), adapter.trainableParams(), w.batch, w.seqLen, { ops: trainingOpsOf(backend.name) });
   const mib = (b: number) => (b / 2 ** 20).toFixed(1);
   console.log(`| ${w.name} | ${w.batch} × ${w.seqLen} | ${w.rank} | ${adapter.trainableParams()} | ${mib(est.totalBytes)} | ${mib(peak)} | ${(est.totalBytes / peak).toFixed(2)} | ${tokPerS.toFixed(0)} |`);
   trainer.dispose();

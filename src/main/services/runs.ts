@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import type {
   CheckpointInfo,
   RunConfigParsed,
@@ -28,7 +29,8 @@ import { readConfigJson } from '../ml/config';
 import { ADAPTER_WEIGHTS, readPeftConfig } from '../ml/lora/peft';
 import { selectModules, specProblems, trainableParamCount, type LoraSpec } from '../ml/lora/spec';
 import { createModel } from '../ml/models/registry';
-import { estimateTrainingMemory } from '../ml/train/memory';
+import { estimateTrainingMemory, trainingOpsOf, type TrainingOps } from '../ml/train/memory';
+import { loadAddon } from '../ml/native/addon';
 import { totalSteps } from '../ml/train/trainer';
 import { nowIso } from '../storage/db';
 import { sha256File } from '../storage/files';
@@ -82,6 +84,25 @@ function pidAlive(pid: number | null): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * The ops the trainer's backend will run (they change the activations kept). With no backend chosen
+ * the trainer takes the ladder's first that loads: TensorFlow where @tensorflow/tfjs-node(-gpu) is
+ * installed (plain tfjs ops), else the native addon, else wasm.
+ */
+function trainerOps(backend: string | null): TrainingOps {
+  if (backend) return trainingOpsOf(backend);
+  const require = createRequire(import.meta.url);
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      require.resolve(pkg);
+      return 'composite';
+    } catch {
+      // not installed
+    }
+  }
+  return loadAddon().ok ? 'native' : 'wasm';
 }
 
 export interface RunsServiceOptions {
@@ -273,7 +294,8 @@ export class RunsService {
     if (problems.length) throw new UserError(`run refused: ${problems.join('; ')}`);
 
     const m = model!;
-    const memory = estimateTrainingMemory(m.dims, m.weights.numParams(), trainable, config.batchSize, config.seqLen);
+    const backend = config.backend ?? this.engine.settings.get<string | null>('backend', null);
+    const memory = estimateTrainingMemory(m.dims, m.weights.numParams(), trainable, config.batchSize, config.seqLen, { ops: trainerOps(backend) });
     m.dispose();
     const estimate: RunEstimate = {
       trainableParams: trainable,
