@@ -122,7 +122,7 @@ function main(): void {
       `## LoRA training step${quick ? ' (quick shapes)' : ''}`,
       '',
       quick
-        ? 'Quick variant: a smaller Llama (see bench/lora_step.ts QUICK), same code paths.'
+        ? 'Quick variant: a smaller Llama (see bench/lora_step.ts QUICK), same code paths. The `lora-studio train` row\'s quick model has a 32k vocabulary (the fixture tokenizer\'s) where the others have 8k, so it is not comparable row to row here; the full run compares like with like.'
         : 'SmolLM2-135M shapes (hidden 576, 30 layers, 9 heads / 3 KV heads, MLP 1536, vocabulary 49152), random weights, LoRA r=8 on q,k,v,o, batch 4 × 256 tokens; forward, cross-entropy, gradients of A and B only, AdamW.',
       '',
       '| system | tokens/s | s/step | CPU s/step | peak RSS (MiB) | ours / PyTorch (speed) | RSS / PyTorch | loss first → last |',
