@@ -23,7 +23,7 @@ import { launchChromium, repoRoot, screenshot, startWebShell, tempDir, watchPage
 const examples = path.join(repoRoot, 'examples', 'datasets');
 const llama = path.resolve(repoRoot, '../shared/fixtures/models/tiny-random-llama');
 /** Rows of the generated file whose import is cancelled: seconds of work on this machine. */
-const BIG_ROWS = 1_000_000;
+const BIG_ROWS = 3_000_000;
 /** The ChatML end-of-turn marker: trained with each reply (tiny-random-llama has no template of its own). */
 const END_OF_TURN = '<|im_end|>';
 
