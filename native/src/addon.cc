@@ -150,37 +150,42 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The arguments binary() and compare() share, (op, a, aShape, b, bShape, out), checked: the op
+// below `count`, each shape matching its array, the shapes broadcasting to out's length.
+template <typename Out>
+struct BroadcastArgs {
+  int op;
+  ArrayView<float> a;
+  std::vector<int64_t> as;
+  ArrayView<float> b;
+  std::vector<int64_t> bs;
+  ArrayView<Out> out;
+};
+
+template <typename Out>
+BroadcastArgs<Out> broadcast_args(const Napi::CallbackInfo& info, const std::string& name, int64_t count) {
+  int64_t op = int_arg(info, 0, "op");
+  BroadcastArgs<Out> r{static_cast<int>(op), array_arg<float>(info, 1, "a"), shape_arg(info, 2, "aShape"),
+                       array_arg<float>(info, 3, "b"), shape_arg(info, 4, "bShape"), array_arg<Out>(info, 5, "out")};
+  need(info, op < count, name + ": unknown op");
+  need(info, size_of(r.as) == r.a.length && size_of(r.bs) == r.b.length, name + ": shape does not match array length");
+  std::vector<int64_t> os;
+  need(info, lora::broadcast_shape(r.as, r.bs, &os), name + ": shapes do not broadcast");
+  need(info, size_of(os) == r.out.length, name + ": 'out' has the wrong length");
+  return r;
+}
+
 // binary(op, a, aShape, b, bShape, out)
 Napi::Value Binary(const Napi::CallbackInfo& info) {
-  int64_t op = int_arg(info, 0, "op");
-  auto a = array_arg<float>(info, 1, "a");
-  auto as = shape_arg(info, 2, "aShape");
-  auto b = array_arg<float>(info, 3, "b");
-  auto bs = shape_arg(info, 4, "bShape");
-  auto out = array_arg<float>(info, 5, "out");
-  need(info, op < lora::kBinaryCount, "binary: unknown op");
-  need(info, size_of(as) == a.length && size_of(bs) == b.length, "binary: shape does not match array length");
-  std::vector<int64_t> os;
-  need(info, lora::broadcast_shape(as, bs, &os), "binary: shapes do not broadcast");
-  need(info, size_of(os) == out.length, "binary: 'out' has the wrong length");
-  lora::binary(static_cast<int>(op), a.data, as, b.data, bs, out.data);
+  auto c = broadcast_args<float>(info, "binary", lora::kBinaryCount);
+  lora::binary(c.op, c.a.data, c.as, c.b.data, c.bs, c.out.data);
   return info.Env().Undefined();
 }
 
 // compare(op, a, aShape, b, bShape, out: Uint8Array)
 Napi::Value Compare(const Napi::CallbackInfo& info) {
-  int64_t op = int_arg(info, 0, "op");
-  auto a = array_arg<float>(info, 1, "a");
-  auto as = shape_arg(info, 2, "aShape");
-  auto b = array_arg<float>(info, 3, "b");
-  auto bs = shape_arg(info, 4, "bShape");
-  auto out = array_arg<uint8_t>(info, 5, "out");
-  need(info, op < lora::kCompareCount, "compare: unknown op");
-  need(info, size_of(as) == a.length && size_of(bs) == b.length, "compare: shape does not match array length");
-  std::vector<int64_t> os;
-  need(info, lora::broadcast_shape(as, bs, &os), "compare: shapes do not broadcast");
-  need(info, size_of(os) == out.length, "compare: 'out' has the wrong length");
-  lora::compare(static_cast<int>(op), a.data, as, b.data, bs, out.data);
+  auto c = broadcast_args<uint8_t>(info, "compare", lora::kCompareCount);
+  lora::compare(c.op, c.a.data, c.as, c.b.data, c.bs, c.out.data);
   return info.Env().Undefined();
 }
 
