@@ -150,6 +150,7 @@ describe('datasets page in Chromium', () => {
       // dataset files are listed and can be chosen; other files are only counted
       await dialog.getByTestId('browse-file-tickets.jsonl').waitFor();
       expect(await dialog.getByTestId('browse-file-big.jsonl').count()).toBe(1);
+      await screenshot(page, 'datasets-browse');
       await dialog.getByTestId('browse-file-tickets.jsonl').click();
       await dialog.waitFor({ state: 'hidden' });
       expect(await page.getByTestId('dataset-path').inputValue()).toBe(ticketsFile);

@@ -139,6 +139,16 @@ describe('desktop renderer from file:// over the desktop IPC handlers', () => {
     watch.assertClean();
   });
 
+  it('offers the native file and folder pickers on the Datasets page (the web app’s browser is not shown)', async () => {
+    await page.getByTestId('nav-datasets').click();
+    await page.getByRole('heading', { level: 1, name: 'Datasets' }).waitFor();
+    await page.getByTestId('dataset-pick-file').waitFor();
+    await page.getByTestId('dataset-pick-folder').waitFor();
+    expect(await page.getByTestId('dataset-browse').count()).toBe(0);
+    await screenshot(page, 'desktop-renderer-datasets');
+    watch.assertClean();
+  });
+
   it('exposes only the contract’s calls to the page', async () => {
     const exposed = await page.evaluate(() => {
       const api = (globalThis as unknown as PageGlobals).loraStudio!;

@@ -1,6 +1,6 @@
 /**
- * Choosing a folder for a form field: the desktop shell's native picker, or in the web shell the
- * server-side FolderBrowserDialog, which the component shows while `browsing` and whose choice it
+ * Choosing a folder (or, with a file picker as `pick`, a file) for a form field: the desktop
+ * shell's native picker, or in the web shell the server-side FolderBrowserDialog, which the component shows while `browsing` and whose choice it
  * passes to `browsed`. A picker that fails to open leaves its message in `pickError`.
  */
 import { ref, type Ref } from 'vue';
