@@ -30,7 +30,7 @@ import { ADAPTER_WEIGHTS, readPeftConfig } from '../ml/lora/peft';
 import { selectModules, specProblems, trainableParamCount, type LoraSpec } from '../ml/lora/spec';
 import { createModel } from '../ml/models/registry';
 import { estimateTrainingMemory, trainingOpsOf, type TrainingOps } from '../ml/train/memory';
-import { loadAddon } from '../ml/native/addon';
+import { addonPath } from '../ml/native/addon';
 import { totalSteps } from '../ml/train/trainer';
 import { nowIso } from '../storage/db';
 import { sha256File } from '../storage/files';
@@ -93,6 +93,14 @@ function pidAlive(pid: number | null): boolean {
  */
 function trainerOps(backend: string | null): TrainingOps {
   if (backend) return trainingOpsOf(backend);
+  autoOps ??= ladderOps();
+  return autoOps;
+}
+
+let autoOps: TrainingOps | undefined;
+
+/** What the installed packages and the built addon make the ladder's first choice (checked once). */
+function ladderOps(): TrainingOps {
   const require = createRequire(import.meta.url);
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
@@ -102,7 +110,7 @@ function trainerOps(backend: string | null): TrainingOps {
       // not installed
     }
   }
-  return loadAddon().ok ? 'native' : 'wasm';
+  return addonPath() !== null ? 'native' : 'wasm';
 }
 
 export interface RunsServiceOptions {
