@@ -3,12 +3,19 @@
  * layers, 9 heads / 3 KV heads, MLP 1536, vocabulary 49152, BF16 weights, random values) with an
  * r=8 adapter on every projection, written to a temp dir:
  *
- *   - medians of 5 rounds, each a plain copy, the export and an fsynced copy back to back:
+ *   - medians of ROUNDS rounds, each a plain copy, the export and an fsynced copy back to back
+ *     (single rounds are noisy here: this VM reports freed memory to its host, and a round whose
+ *     writes land in such pages spends ~0.5 s of kernel time faulting them back in; it hits the
+ *     copy and the export alike, at random):
  *   - plain copy of the same weight file (fs.copyFileSync) in the same run: the page cache's speed
  *     here (the copy is not flushed to the disk);
  *   - merged export (W + s·B·A, streamed tensor by tensor, BF16 out, logits check off): MB/s of
  *     output, ratio to the copy (goal ≥ 0.5×). The export's files are fsynced (atomic writes), so
  *     for context the same copy followed by an fsync is timed too (copyFsyncMBps, ratioToCopyFsync);
+ *     the export runs on the native addon's shard writer where it is built (writer: 'native');
+ *     for comparison, ROUNDS more rounds of a copy and the export on the writer used without it
+ *     (LORA_STUDIO_MERGE_WRITER=libuv: the pipeline on libuv's thread pool, same kernels) follow
+ *     (libuvMBps, libuvRatio);
  *   - CPU seconds of the export (user + system, all threads), and the load average: on a shared
  *     machine the ratio mostly measures the others;
  *   - peak resident memory during the merge (sampled as each tensor is written), against the goal
@@ -25,6 +32,7 @@ import { newLoraConfigTree, writeAdapterFiles, type LoraModuleWeights } from '..
 import { exportGguf } from '../src/main/export/gguf';
 import type { JobContext } from '../src/main/export/job';
 import { exportMerged } from '../src/main/export/merged';
+import { loadAddon } from '../src/main/ml/native/addon';
 import { writeSafetensors, type TensorToWrite } from '../src/main/ml/safetensors';
 
 const SHAPE = { hidden: 576, inter: 1536, layers: 30, heads: 9, kvHeads: 3, vocab: 49152 };
@@ -40,6 +48,12 @@ export interface BenchExportResult {
   /** The same copy, then fsync: what the export's durability costs a plain copy. */
   copyFsyncMBps: number;
   mergedMBps: number;
+  /** Which shard writer the export used: the addon's ('native') or libuv's. */
+  writer: 'native' | 'libuv';
+  /** The same export on the libuv writer (null when that is the one measured already), and its
+   * ratio to the copy, from rounds of their own after the others. */
+  libuvMBps: number | null;
+  libuvRatio: number | null;
   /** Median merged MB/s over median copy MB/s. */
   ratio: number;
   rounds: number;
@@ -142,7 +156,7 @@ function writeAdapter(dir: string, targets: string[]): void {
 }
 
 const MB = 2 ** 20;
-const ROUNDS = 5;
+const ROUNDS = 7;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -183,8 +197,12 @@ export async function benchExport(opts: { keep?: boolean; targets?: string[] } =
         peakRss = Math.max(peakRss, process.memoryUsage.rss());
       },
     };
+    const writer = loadAddon().ok && typeof (loadAddon() as { addon: { mergeFile?: unknown } }).addon.mergeFile === 'function' ? 'native' : 'libuv';
+    const exportOnce = (out: string) =>
+      exportMerged({ adapterDir, baseDir: modelDir, outDir: out, dtype: 'bf16', chatTemplate: null, adapterName: 'bench', baseModelName: 'bench', verify: false }, ctx);
     const copyTimes: number[] = [];
     const mergedTimes: number[] = [];
+    const libuvTimes: number[] = [];
     const fsyncTimes: number[] = [];
     const ratios: number[] = [];
     let cpuSeconds = 0;
@@ -198,7 +216,7 @@ export async function benchExport(opts: { keep?: boolean; targets?: string[] } =
       const out = path.join(root, 'merged');
       done = seconds();
       const cpu0 = process.cpuUsage();
-      const merged = await exportMerged({ adapterDir, baseDir: modelDir, outDir: out, dtype: 'bf16', chatTemplate: null, adapterName: 'bench', baseModelName: 'bench', verify: false }, ctx);
+      const merged = await exportOnce(out);
       mergedTimes.push(done());
       const cpu = process.cpuUsage(cpu0);
       cpuSeconds += (cpu.user + cpu.system) / 1e6 / ROUNDS;
@@ -214,6 +232,26 @@ export async function benchExport(opts: { keep?: boolean; targets?: string[] } =
       fs.closeSync(fd);
       fsyncTimes.push(done());
       fs.rmSync(path.join(root, 'copy-fsync.safetensors'));
+    }
+    // Then, apart (not to disturb the rounds above), the libuv writer: a copy and that export.
+    const libuvCopyTimes: number[] = [];
+    if (writer === 'native') {
+      for (let round = 0; round < ROUNDS; round++) {
+        let done = seconds();
+        fs.copyFileSync(weights, path.join(root, 'copy.safetensors'));
+        libuvCopyTimes.push(done());
+        fs.rmSync(path.join(root, 'copy.safetensors'));
+        const out = path.join(root, 'merged');
+        process.env.LORA_STUDIO_MERGE_WRITER = 'libuv';
+        try {
+          done = seconds();
+          await exportOnce(out);
+          libuvTimes.push(done());
+        } finally {
+          delete process.env.LORA_STUDIO_MERGE_WRITER;
+        }
+        fs.rmSync(out, { recursive: true, force: true });
+      }
     }
     const copySeconds = median(copyTimes);
     const mergedSeconds = median(mergedTimes);
@@ -239,6 +277,9 @@ export async function benchExport(opts: { keep?: boolean; targets?: string[] } =
       copyMBps,
       copyFsyncMBps,
       mergedMBps,
+      writer,
+      libuvMBps: libuvTimes.length ? mergedBytes / MB / median(libuvTimes) : null,
+      libuvRatio: libuvTimes.length ? (median(libuvCopyTimes) / median(libuvTimes)) * (mergedBytes / modelBytes) : null,
       ratio: mergedMBps / copyMBps,
       rounds: ROUNDS,
       ratioRange: [Math.min(...ratios), Math.max(...ratios)],
@@ -266,7 +307,8 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     console.log(`model ${r.modelMB.toFixed(0)} MB (BF16); largest tensor ${r.largestTensorMB.toFixed(0)} MB as F32; adapter r=8 on ${r.targets.join(', ')}`);
     console.log(`machine: ${r.cores} cores, load average ${r.load.toFixed(1)}`);
     console.log(`plain copy      ${r.copyMBps.toFixed(0)} MB/s (with fsync, like the export: ${r.copyFsyncMBps.toFixed(0)} MB/s)`);
-    console.log(`merged export   ${r.mergedMBps.toFixed(0)} MB/s (${r.mergedSeconds.toFixed(2)} s, ${r.cpuSeconds.toFixed(2)} s CPU) = ${r.ratio.toFixed(2)}× the copy (medians of ${r.rounds} rounds; rounds ${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)}×; goal ≥ 0.5×) ${r.goalThroughputMet ? 'met' : 'NOT met'}; ${r.ratioToCopyFsync.toFixed(2)}× the fsynced copy`);
+    console.log(`merged export   ${r.mergedMBps.toFixed(0)} MB/s (${r.writer} writer; ${r.mergedSeconds.toFixed(2)} s, ${r.cpuSeconds.toFixed(2)} s CPU) = ${r.ratio.toFixed(2)}× the copy (medians of ${r.rounds} rounds; rounds ${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)}×; goal ≥ 0.5×) ${r.goalThroughputMet ? 'met' : 'NOT met'}; ${r.ratioToCopyFsync.toFixed(2)}× the fsynced copy`);
+    if (r.libuvMBps && r.libuvRatio) console.log(`  same export on the libuv writer: ${r.libuvMBps.toFixed(0)} MB/s (${r.libuvRatio.toFixed(2)}× the copy, rounds of its own)`);
     console.log(`GGUF F16 export ${r.ggufF16MBps ? `${r.ggufF16MBps.toFixed(0)} MB/s` : 'skipped (no tokenizer in the synthetic model)'}`);
     console.log(`peak RSS        ${r.peakRssMB.toFixed(0)} MB (before: ${r.baseRssMB.toFixed(0)} MB; goal < ${r.rssGoalMB.toFixed(0)} MB) ${r.goalMemoryMet ? 'met' : 'NOT met'}`);
   }

@@ -223,17 +223,17 @@ function main(): void {
   );
 
   // 5. Merged export
-  const ex = tsx('export.ts', ['--json'], 'export', 1200) as Piece<{ modelMB: number; largestTensorMB: number; copyMBps: number; copyFsyncMBps: number; mergedMBps: number; ratio: number; ratioToCopyFsync: number; rounds: number; ratioRange: [number, number]; mergedSeconds: number; cpuSeconds: number; ggufF16MBps: number; peakRssMB: number; rssGoalMB: number; targets: string[] }>;
+  const ex = tsx('export.ts', ['--json'], 'export', 1200) as Piece<{ modelMB: number; largestTensorMB: number; copyMBps: number; copyFsyncMBps: number; mergedMBps: number; writer: string; libuvMBps: number | null; libuvRatio: number | null; ratio: number; ratioToCopyFsync: number; rounds: number; ratioRange: [number, number]; mergedSeconds: number; cpuSeconds: number; ggufF16MBps: number; peakRssMB: number; rssGoalMB: number; targets: string[] }>;
   sections.push(
     ex.ok && ex.value
       ? [
           `## Merged export (${f(ex.value.modelMB, 0)} MB BF16 model of SmolLM2-135M shape, r=8 on ${ex.value.targets.join(', ')})`,
           '',
-          `Medians of ${ex.value.rounds} rounds, each a plain copy (fs.copyFileSync: in-kernel, left in the page cache), the merged export (written, fsynced and renamed into place) and the same copy followed by fsync, back to back.`,
+          `Medians of ${ex.value.rounds} rounds, each a plain copy (fs.copyFileSync: in-kernel, left in the page cache), the merged export (written, fsynced and renamed into place; on the ${ex.value.writer === 'native' ? "native addon's shard writer" : 'libuv writer (no addon)'}), and the same copy followed by fsync, back to back.${ex.value.libuvMBps ? ' Then as many rounds of a copy and the export on the libuv writer (LORA_STUDIO_MERGE_WRITER=libuv: the same pipeline on libuv\'s thread pool, what runs without the addon).' : ''}`,
           '',
-          '| plain copy MB/s | copy + fsync MB/s | merged export MB/s | s (CPU s) | ratio to copy (goal ≥ 0.5×) | rounds | ratio to copy + fsync | GGUF F16 MB/s | peak RSS MB (goal < ' + f(ex.value.rssGoalMB, 0) + ') |',
-          '|---|---|---|---|---|---|---|---|---|',
-          `| ${f(ex.value.copyMBps, 0)} | ${f(ex.value.copyFsyncMBps, 0)} | ${f(ex.value.mergedMBps, 0)} | ${f(ex.value.mergedSeconds, 2)} (${f(ex.value.cpuSeconds, 2)}) | ${f(ex.value.ratio, 2)}× | ${f(ex.value.ratioRange[0], 2)}–${f(ex.value.ratioRange[1], 2)}× | ${f(ex.value.ratioToCopyFsync, 2)}× | ${f(ex.value.ggufF16MBps, 0)} | ${f(ex.value.peakRssMB, 0)} |`,
+          '| plain copy MB/s | copy + fsync MB/s | merged export MB/s | s (CPU s) | ratio to copy (goal ≥ 0.5×) | rounds | ratio to copy + fsync | libuv writer MB/s | GGUF F16 MB/s | peak RSS MB (goal < ' + f(ex.value.rssGoalMB, 0) + ') |',
+          '|---|---|---|---|---|---|---|---|---|---|',
+          `| ${f(ex.value.copyMBps, 0)} | ${f(ex.value.copyFsyncMBps, 0)} | ${f(ex.value.mergedMBps, 0)} | ${f(ex.value.mergedSeconds, 2)} (${f(ex.value.cpuSeconds, 2)}) | ${f(ex.value.ratio, 2)}× | ${f(ex.value.ratioRange[0], 2)}–${f(ex.value.ratioRange[1], 2)}× | ${f(ex.value.ratioToCopyFsync, 2)}× | ${ex.value.libuvMBps && ex.value.libuvRatio ? `${f(ex.value.libuvMBps, 0)} (${f(ex.value.libuvRatio, 2)}×)` : '–'} | ${f(ex.value.ggufF16MBps, 0)} | ${f(ex.value.peakRssMB, 0)} |`,
         ].join('\n')
       : `## Merged export\n\nfailed: ${ex.error}`,
   );

@@ -13,7 +13,9 @@
         "src/reduce.cc",
         "src/transpose.cc",
         "src/fused.cc",
-        "src/merge.cc"
+        "src/merge.cc",
+        "src/files.cc",
+        "src/merge_file.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "elementwise.h"
+#include "files.h"
 #include "fused.h"
 #include "gemm.h"
 #include "merge.h"
@@ -559,6 +560,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("binaryOps", binary_ops);
   exports.Set("compareOps", compare_ops);
   lora::register_merge(env, exports);
+  lora::register_files(env, exports);
+  lora::register_merge_file(env, exports);
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setGemmMode", Napi::Function::New(env, SetGemmMode));
   exports.Set("info", Napi::Function::New(env, Info));

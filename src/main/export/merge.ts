@@ -22,6 +22,7 @@ import {
   defaultMergeKernels,
   jsMergeKernels,
   storedGrid,
+  type FloatProblem,
   type LoraDelta,
   type MergeKernels,
   type StoredFloat,
@@ -153,23 +154,31 @@ export class MergedTensorSource {
   mergeRows(t: MergeTensor, src: Uint8Array, dst: Uint8Array, dstType: WritableFloat, rowStart: number, rows: number): void {
     const d = this.deltaOf(t);
     const problem = this.kernels.mergeRows(src, storedFloat(t), dst, dstType, d, rowStart, rows);
-    if (!problem) return;
-    const index = rowStart * storedGrid(d).cols + problem.index;
-    if (problem.kind === 'nonfinite') {
-      throw new MergeError(`merging ${d.module.name} into ${t.name} gives NaN or Inf (first at element ${index}); nothing was written`);
-    }
-    throw this.overflow(t, this.mergedValue(t, index), index, dstType);
+    if (problem) throw this.refusal(t, { kind: problem.kind, index: rowStart * storedGrid(d).cols + problem.index }, dstType);
   }
 
   /** Converts elements [elementStart, …) of an untouched `t` from `src` (stored bytes) into `dst`. */
   convert(t: MergeTensor, src: Uint8Array, dst: Uint8Array, dstType: WritableFloat, elementStart: number): void {
-    const type = storedFloat(t);
-    const problem = this.kernels.convert(src, type, dst, dstType);
-    if (!problem) return;
-    const bytes = STORED_BYTES[type];
-    const one = new Float32Array(1);
-    jsMergeKernels.convert(src.subarray(problem.index * bytes, (problem.index + 1) * bytes), type, new Uint8Array(one.buffer), 'F32');
-    throw this.overflow(t, one[0], elementStart + problem.index, dstType);
+    const problem = this.kernels.convert(src, storedFloat(t), dst, dstType);
+    if (problem) throw this.refusal(t, { kind: problem.kind, index: elementStart + problem.index }, dstType);
+  }
+
+  /**
+   * The error for a value of `t` the kernels refused (`problem.index`: the element, in storage
+   * order, from the tensor's start), naming the tensor, the element and the value.
+   */
+  refusal(t: MergeTensor, problem: FloatProblem, dstType: WritableFloat): MergeError {
+    const { index } = problem;
+    if (t.delta && problem.kind === 'nonfinite') {
+      return new MergeError(`merging ${t.delta.module.name} into ${t.name} gives NaN or Inf (first at element ${index}); nothing was written`);
+    }
+    return this.overflow(t, t.delta ? this.mergedValue(t, index) : this.storedValue(t, index), index, dstType);
+  }
+
+  /** Where `t`'s stored bytes lie in the base checkpoint. */
+  storedAt(t: MergeTensor): { file: string; offset: number; bytes: number } {
+    const info = this.reader.info(t.name);
+    return { file: info.file, offset: info.fileOffset, bytes: info.byteLength };
   }
 
   /** The tensor as F32, with the adapter's delta added when it has one. Refuses NaN/Inf. */
@@ -189,6 +198,16 @@ export class MergedTensorSource {
   private deltaOf(t: MergeTensor): LoraDelta {
     if (!t.delta) throw new MergeError(`${t.name} has no adapter delta to merge`);
     return t.delta;
+  }
+
+  /** One stored element of `t` in F32 (for a message). */
+  private storedValue(t: MergeTensor, index: number): number {
+    const type = storedFloat(t);
+    const stored = new Uint8Array(STORED_BYTES[type]);
+    this.reader.readBytesInto(t.name, stored, index * stored.length);
+    const one = new Float32Array(1);
+    jsMergeKernels.convert(stored, type, new Uint8Array(one.buffer), 'F32');
+    return one[0];
   }
 
   /** One merged element in F32 (for a message), recomputed by the JS reference from its stored row. */

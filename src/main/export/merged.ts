@@ -1,10 +1,11 @@
 /**
  * Merged model export: a complete Hugging Face folder (config.json, generation_config.json,
  * tokenizer files carrying the training chat template, model.safetensors or shards + index) whose
- * weights are W + s·B·A. Each tensor is read from the base file in blocks of rows straight into a
- * staging buffer, merged (or converted) there by the native kernel (merge-kernels.ts) and written
- * while the next block is read and merged (staged-file.ts), so memory stays near three 2 MiB
- * buffers whatever the model. Sharded like the original checkpoint (same shard names and grouping)
+ * weights are W + s·B·A. Each tensor is read from the base file in blocks of rows, merged (or
+ * converted) in place by the kernels of merge-kernels.ts and written while the next block is read
+ * and merged, so memory stays near a few 2 MiB buffers whatever the model. Where the native addon
+ * is built, its shard writer (mergeFile, native/src/merge_file.cc) runs that pipeline on threads of
+ * its own; elsewhere writeShard runs it on libuv's (staged-file.ts). Both write the same bytes. Sharded like the original checkpoint (same shard names and grouping)
  * or by a size limit (model-0000N-of-0000M.safetensors, as transformers names them). Stored dtype:
  * the original's per tensor ('auto') or bf16/f16/f32 for all.
  *
@@ -17,10 +18,11 @@ import { INDEX_FILE, SINGLE_FILE } from '../ml/checkpoint';
 import type { DType } from '../ml/dtypes';
 import { DTYPE_BYTES, numel, safetensorsHeader, type WritableDType } from '../ml/safetensors';
 import { readAdapterWeights, type AdapterWeights } from '../adapters/peft-files';
+import { loadAddon, type MergeFileTensor } from '../ml/native/addon';
 import { ExportRefused, writeFolderAtomically, type JobContext } from './job';
 import { MergeError, MergedTensorSource, planMerge, storedFloat, type MergePlan, type MergeTensor } from './merge';
 import { STORED_BYTES, storedGrid } from './merge-kernels';
-import { StagedFile } from './staged-file';
+import { reserveBlocks, StagedFile } from './staged-file';
 import { checkPromptIds, compareLogits, exportedLogits, referenceLogits, type LogitsCheck, type StoredDtype } from './verify';
 
 export type MergedDtype = 'auto' | 'bf16' | 'f16' | 'f32';
@@ -125,7 +127,8 @@ export async function exportMerged(req: MergedExportRequest, ctx: JobContext): P
         ctx.checkCancelled();
         const tensors = [...shard.tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((t) => ({ t, dtype: outType(t) }));
         for (const { dtype } of tensors) storedDtypes[dtype] = (storedDtypes[dtype] ?? 0) + 1;
-        const bytes = await writeShard(path.join(tmp, shard.file), tensors, source, ctx, progress);
+        const write = nativeShardWriter(source) ?? writeShard;
+        const bytes = await write(path.join(tmp, shard.file), tensors, source, ctx, progress);
         files.push({ name: shard.file, bytes });
       }
     } finally {
@@ -255,7 +258,7 @@ async function writeShard(
   const dataBytes = tensors.reduce((n, { t, dtype }) => n + numel(t.shape) * DTYPE_BYTES[dtype], 0);
   // Big enough for one stored row of every merged tensor (in and out), small for small files.
   const rowBytes = Math.max(0, ...tensors.map(({ t, dtype }) => (t.delta ? storedGrid(t.delta).cols * Math.max(STORED_BYTES[storedFloat(t)], DTYPE_BYTES[dtype]) : 0)));
-  const out = new StagedFile(file, Math.max(rowBytes, Math.min(STAGING_BYTES, head.length + dataBytes)));
+  const out = new StagedFile(file, Math.max(rowBytes, Math.min(STAGING_BYTES, head.length + dataBytes)), head.length + dataBytes);
   // Stored bytes that change type on the way are read here first: two, for two pieces in flight.
   const scratch = [new Uint8Array(0), new Uint8Array(0)];
   let turn = 0;
@@ -312,6 +315,108 @@ async function writeShard(
     throw err;
   }
   return out.size;
+}
+
+type ShardWriter = typeof writeShard;
+
+/** Bytes per block of the native writer, blocks in flight, and bytes between its fdatasyncs. */
+const NATIVE_BLOCK_BYTES = 2 << 20;
+const NATIVE_SLOTS = 4;
+const NATIVE_SYNC_BYTES = 8 << 20;
+/** How often the JS side reports the native writer's progress and looks for a cancel. */
+const NATIVE_POLL_MS = 50;
+
+/**
+ * The addon's shard writer where the export runs on the native kernels and the addon has it (else
+ * null: writeShard above). The same file, bytes for bytes (the same kernels), with the read, the
+ * merge, the write and the early fdatasyncs each on a thread of their own in the addon: no trip
+ * through the JS event loop per block (merged-native.test.ts compares the two).
+ */
+function nativeShardWriter(source: MergedTensorSource): ShardWriter | null {
+  // LORA_STUDIO_MERGE_WRITER=libuv: the other writer, for comparisons (bench/export.ts).
+  if (source.kernels.name !== 'native' || process.env.LORA_STUDIO_MERGE_WRITER === 'libuv') return null;
+  const native = loadAddon();
+  if (!native.ok || typeof native.addon.mergeFile !== 'function') return null;
+  const mergeFile = native.addon.mergeFile.bind(native.addon);
+
+  return async (file, tensors, src, ctx, progress) => {
+    const head = safetensorsHeader(file, tensors.map(({ t, dtype }) => ({ name: t.name, dtype, shape: t.shape })));
+    const dataBytes = tensors.reduce((n, { t, dtype }) => n + numel(t.shape) * DTYPE_BYTES[dtype], 0);
+    const inputs = new Map<string, number>();
+    const fds: number[] = [];
+    let out: number | null = null;
+    let poll: ReturnType<typeof setInterval> | null = null;
+    const control = new Int32Array(new SharedArrayBuffer(4));
+    let writing: Promise<unknown> | null = null;
+    try {
+      const jobs: MergeFileTensor[] = tensors.map(({ t, dtype }) => {
+        const at = src.storedAt(t);
+        let input = inputs.get(at.file);
+        if (input === undefined) {
+          input = fds.length;
+          fds.push(fs.openSync(at.file, 'r'));
+          inputs.set(at.file, input);
+        }
+        const srcType = storedFloat(t);
+        if (!t.delta) return { input, offset: at.offset, srcType, dstType: dtype, rows: numel(t.shape), cols: 1 };
+        const m = t.delta.module;
+        const { rows, cols } = storedGrid(t.delta);
+        return { input, offset: at.offset, srcType, dstType: dtype, rows, cols, delta: { a: m.a, b: m.b, r: m.r, inF: m.inFeatures, outF: m.outFeatures, scale: t.delta.scale, transposed: t.delta.transposed } };
+      });
+      out = fs.openSync(file, 'wx');
+      reserveBlocks(out, file, head.length + dataBytes);
+
+      // While the addon works, this thread reports its progress and passes a cancel on to it.
+      const written = new Float64Array(new SharedArrayBuffer(8));
+      let stopped: unknown = null;
+      const base = progress.done;
+      const tick = () => {
+        ctx.progress(base + written[0], progress.total, 'write');
+        try {
+          ctx.checkCancelled();
+        } catch (err) {
+          stopped ??= err;
+          Atomics.store(control, 0, 1);
+        }
+      };
+      ctx.checkCancelled();
+      const job = mergeFile({ inputs: fds, out, head, tensors: jobs, blockBytes: NATIVE_BLOCK_BYTES, slots: NATIVE_SLOTS, syncBytes: NATIVE_SYNC_BYTES, control, progress: written });
+      writing = job;
+      tick();
+      poll = setInterval(tick, NATIVE_POLL_MS);
+      const result = await job.catch((err: unknown) => {
+        throw ioError(err, (i) => (i >= 0 ? [...inputs.keys()][i] : file));
+      });
+      writing = null;
+      if (result.problem) throw src.refusal(tensors[result.problem.tensor].t, result.problem, tensors[result.problem.tensor].dtype);
+      // A cancel that came too late to stop the addon still stops the export here.
+      if (stopped) throw stopped;
+      ctx.checkCancelled();
+      if (result.cancelled) throw new Error(`${file}: the export stopped before it was written`);
+      progress.done = base + dataBytes;
+      ctx.progress(progress.done, progress.total, 'write');
+      fs.fsyncSync(out);
+      return head.length + dataBytes;
+    } finally {
+      if (poll) clearInterval(poll);
+      // The addon's threads use these descriptors until its job settles: stop it and wait first.
+      if (writing) {
+        Atomics.store(control, 0, 1);
+        await writing.catch(() => undefined);
+      }
+      for (const fd of fds) fs.closeSync(fd);
+      if (out !== null) fs.closeSync(out);
+    }
+  };
+}
+
+/** The addon's I/O error as Node's fs errors are (code, path), naming the file it concerns. */
+function ioError(err: unknown, fileOf: (input: number) => string): Error {
+  const e = err as Error & { code?: string; syscall?: string; input?: number };
+  if (typeof e?.input !== 'number') return err instanceof Error ? err : new Error(String(err));
+  const file = fileOf(e.input);
+  if (e.code === 'ESHORT') return new MergeError(`${file} ended before a tensor's data did: was the base model changed during the export?`);
+  return Object.assign(new Error(`${file}: ${e.message}`), { code: e.code, syscall: e.syscall, path: file });
 }
 
 /** Makes the shard files' names durable before the folder is renamed (not possible on Windows). */

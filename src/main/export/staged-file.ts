@@ -11,8 +11,14 @@
  * too: every WRITEBACK_BYTES a background fdatasync starts writing out what is there so far, so
  * close() waits for the last stretch, not the whole file. The writer renames nothing: it writes
  * inside an export's temp folder, which the job renames when complete.
+ *
+ * Given the file's final size, the writer reserves its blocks first (the native addon's
+ * preallocate: fallocate on Linux), so a full disk stops the export before anything is written,
+ * and the page cache's writes skip the filesystem's delayed allocation (on ext4, about a quarter
+ * less kernel time per byte written).
  */
 import fs from 'node:fs';
+import { loadAddon } from '../ml/native/addon';
 
 /**
  * A shorter stretch starts the disk earlier (the bench's 256 MB export: 0.26 s with no early
@@ -46,15 +52,29 @@ export class StagedFile {
   private syncing: Promise<void> | null = null;
   private failure: Error | null = null;
 
-  /** `capacity`: the size of each staging buffer, the most one region() can hand out. */
+  /** The size whose blocks were reserved (0: none were). */
+  private readonly reserved: number;
+
+  /**
+   * `capacity`: the size of each staging buffer, the most one region() can hand out. `finalSize`:
+   * the file's size once complete, when known (its blocks are reserved up front).
+   */
   constructor(
     readonly file: string,
     readonly capacity: number,
+    finalSize = 0,
   ) {
     // Every byte handed out is filled before it is written, so the buffers need no zeroing.
     for (let i = 0; i < BUFFERS; i++) this.free.push(Buffer.allocUnsafeSlow(capacity));
     this.current = { buf: this.free.pop() as Uint8Array, start: 0, length: 0 };
-    this.fd = fs.openSync(file, 'wx');
+    const fd = fs.openSync(file, 'wx');
+    try {
+      this.reserved = reserveBlocks(fd, file, finalSize);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    this.fd = fd;
   }
 
   /** Bytes handed out so far: the file offset where the next region starts (the size once closed). */
@@ -113,6 +133,8 @@ export class StagedFile {
     await this.syncing;
     this.throwFailure();
     const fd = this.openFd();
+    // Reserved blocks past what was written would read as zeros: never part of the file.
+    if (this.reserved > this.size) fs.ftruncateSync(fd, this.size);
     fs.fsyncSync(fd);
     this.fd = null;
     fs.closeSync(fd);
@@ -194,5 +216,21 @@ export class StagedFile {
         resolve();
       });
     });
+  }
+}
+
+/**
+ * Reserves `bytes` of disk for the file open as `fd` where the native addon can (returns the bytes
+ * reserved, 0 where none were). A disk that cannot hold them throws ENOSPC/EDQUOT naming `file`.
+ */
+export function reserveBlocks(fd: number, file: string, bytes: number): number {
+  if (bytes <= 0) return 0;
+  const native = loadAddon();
+  if (!native.ok || typeof native.addon.preallocate !== 'function') return 0;
+  try {
+    return native.addon.preallocate(fd, bytes) ? bytes : 0;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw Object.assign(new Error(`${file}: cannot reserve ${bytes} bytes: ${e.message}`), { code: e.code, path: file });
   }
 }

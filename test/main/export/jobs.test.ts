@@ -10,6 +10,20 @@ import { exportPeft } from '../../../src/main/adapters/peft-export';
 import { TINY_LLAMA } from '../adapters/fixtures';
 import { LLAMA_MODULES, writeTestAdapter } from './helpers';
 
+/**
+ * Set to make the addon look unbuilt: the merged export then writes through staged-file.ts on
+ * libuv's threads, whose writes and checks these tests intercept (the addon's own shard writer has
+ * its disk-full and cancel tests in merged-native.test.ts).
+ */
+const addonSwitch = vi.hoisted(() => ({ off: false }));
+vi.mock('../../../src/main/ml/native/addon', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../../src/main/ml/native/addon')>();
+  return { ...real, loadAddon: () => (addonSwitch.off ? { ok: false as const, reason: 'switched off by the test' } : real.loadAddon()) };
+});
+afterEach(() => {
+  addonSwitch.off = false;
+});
+
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'export-jobs-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 afterEach(() => vi.restoreAllMocks());
@@ -67,6 +81,7 @@ function cancelAt(n: number): JobContext {
 
 describe('disk full leaves nothing behind', () => {
   it('merged export', async () => {
+    addonSwitch.off = true;
     diskFullAfter(1_500_000);
     const err = await exportMerged({ adapterDir: adapter, baseDir: TINY_LLAMA, outDir: dest('merged'), dtype: 'f32', chatTemplate: null, adapterName: 'a', baseModelName: 'b' }, { checkCancelled() {}, progress() {} }).catch((e: unknown) => e);
     expect(describeFailure(err, dest('merged'))).toEqual({ kind: 'disk-full', message: expect.stringMatching(/^the disk is full: not enough space in .*out to write the export/) });
@@ -91,6 +106,7 @@ describe('disk full leaves nothing behind', () => {
 describe('cancel leaves nothing behind', () => {
   for (const at of [1, 3, 10]) {
     it(`merged export cancelled at check ${at}`, async () => {
+      addonSwitch.off = true;
       const err = await exportMerged({ adapterDir: adapter, baseDir: TINY_LLAMA, outDir: dest('merged'), dtype: 'bf16', chatTemplate: null, adapterName: 'a', baseModelName: 'b' }, cancelAt(at)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ExportCancelled);
       expect(describeFailure(err, dest('merged')).message).toMatch(/export cancelled; nothing was left in/);

@@ -101,6 +101,20 @@ export interface NativeAddon {
   ): FloatProblem | null;
   /** dst = src in another stored type; reports the first value dstType cannot hold. */
   convertFloats(src: Uint8Array, srcType: StoredFloat, dst: Uint8Array, dstType: WritableFloat, threads?: number): FloatProblem | null;
+  /**
+   * Reserves the disk blocks of the file open as `fd` for `bytes` (Linux: fallocate, which also
+   * sets its size; macOS: F_PREALLOCATE). False where the filesystem cannot; throws an Error with
+   * `code` ENOSPC/EDQUOT when the disk cannot hold them. Absent from addons built before it.
+   */
+  preallocate?(fd: number, bytes: number): boolean;
+  /**
+   * Writes one safetensors shard of a merged export (native/src/merge_file.cc): `head`, then every
+   * tensor in order from the base files (`inputs`: open fds), merged or converted, then fdatasync. Resolves when done, stopped by `control[0] = 1` (cancelled)
+   * or at the first value the kernels refuse (problem.index: element from the tensor's start);
+   * rejects on an I/O error (`code` as Node's; `input`: the base file's index, -1 the output).
+   * Absent from addons built before it.
+   */
+  mergeFile?(job: MergeFileJob): Promise<{ cancelled: boolean; problem: ({ tensor: number } & FloatProblem) | null }>;
   readonly unaryOps: string[];
   readonly binaryOps: string[];
   readonly compareOps: string[];
@@ -108,6 +122,34 @@ export interface NativeAddon {
   /** 'pool' (default: BLAS single-threaded, the addon's pool splits GEMMs) or 'blas'. */
   setGemmMode(mode: 'pool' | 'blas'): void;
   info(): { threads: number; gemmMode: string; blas: string };
+}
+
+export interface MergeFileTensor {
+  input: number;
+  /** The first byte of its stored data in that file. */
+  offset: number;
+  srcType: StoredFloat;
+  dstType: WritableFloat;
+  /** The stored grid of a merged tensor; other tensors are their element count × 1. */
+  rows: number;
+  cols: number;
+  delta?: { a: Float32Array; b: Float32Array; r: number; inF: number; outF: number; scale: number; transposed: boolean };
+}
+
+export interface MergeFileJob {
+  inputs: number[];
+  out: number;
+  /** The file's first bytes (the safetensors header); the tensors follow. */
+  head: Uint8Array;
+  tensors: MergeFileTensor[];
+  /** Bytes per block (each a read, a merge and a write), blocks in flight, bytes between fdatasyncs. */
+  blockBytes: number;
+  slots: number;
+  syncBytes: number;
+  /** On a SharedArrayBuffer: [0] = 1 stops the job at its next block. */
+  control: Int32Array;
+  /** On a SharedArrayBuffer: [0] is the bytes written so far. */
+  progress: Float64Array;
 }
 
 export type AddonLoad = { ok: true; addon: NativeAddon; file: string } | { ok: false; reason: string };
