@@ -212,6 +212,7 @@ export class RunsService {
       throw new UserError(`invalid run config: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`).join('; ')}`);
     }
     const config = parsed.data;
+    const seqLenGiven = typeof input === 'object' && input !== null && (input as { seqLen?: unknown }).seqLen !== undefined;
     const problems: string[] = [];
 
     let modelDir = '';
@@ -261,6 +262,8 @@ export class RunsService {
         trainable = trainableParamCount(selected);
         moduleCount = selected.length;
       }
+      // The default sequence length gives way to a shorter context; one asked for does not.
+      if (config.seqLen > model.dims.maxPositions && !seqLenGiven) config.seqLen = model.dims.maxPositions;
       if (config.seqLen > model.dims.maxPositions) {
         problems.push(`sequence length ${config.seqLen} is beyond the model's context of ${model.dims.maxPositions} tokens`);
       }

@@ -45,7 +45,10 @@ export const RunConfig = z
     maxSteps: positiveInt.optional(),
     batchSize: positiveInt.max(4096).default(4),
     gradAccum: positiveInt.max(4096).default(1),
-    /** Longest sequence in tokens (longer examples are truncated). */
+    /**
+     * Longest sequence in tokens (longer examples are truncated). Left out: 512, or the model's
+     * context where that is shorter (the runs service decides once it knows the model).
+     */
     seqLen: positiveInt.default(512),
     /** Train on completion tokens only (prompt tokens masked) when the dataset has prompts. */
     completionOnly: z.boolean().default(true),

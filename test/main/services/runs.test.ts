@@ -126,6 +126,15 @@ describe('validation before the trainer starts', () => {
     expect(spawned).toHaveLength(0);
   });
 
+  it("left out, the sequence length is 512 or the model's context where that is shorter", () => {
+    const service = newService();
+    const { seqLen: _, ...noSeqLen } = base();
+    expect(service.prepare(noSeqLen).config.seqLen).toBe(512); // tiny-random-llama: 2048 positions
+    const starter = path.resolve(import.meta.dirname, '../../../resources/starter-model'); // 256 positions
+    expect(service.prepare({ ...noSeqLen, model: starter }).config.seqLen).toBe(256);
+    expect(() => service.prepare({ ...noSeqLen, model: starter, seqLen: 512 })).toThrow(/sequence length 512 is beyond the model's context of 256 tokens/);
+  });
+
   it('reports every problem at once', () => {
     expect(() => newService().create({ ...base(), targets: ['nope'], layers: [5], seqLen: 9999 })).toThrow(/unknown target module "nope".*layer 5 is out of range.*sequence length 9999/);
   });
