@@ -466,6 +466,38 @@ FloatProblem convert_floats(const void* src, int src_type, void* dst, int dst_ty
   });
 }
 
+// Q8_0 (ggml-quants.c quantize_row_q8_0_ref as gguf-py computes it): per
+// block of 32, d = max|x| / 127 in float32, stored as F16; q = x · (1/d)
+// rounded half away from zero (np_roundf: floor(a) + floor(2·(a − floor(a)))).
+// The same bits as the JS encoder (src/main/ml/gguf/quant.ts).
+void quantize_q8_0(const float* x, uint8_t* out, int64_t blocks, int max_threads) {
+  constexpr int64_t kQ = 32, kBytes = 34;
+  const int64_t per_task = std::max<int64_t>(1, kGrain / kQ);
+  run_blocks((blocks + per_task - 1) / per_task, per_task * kQ, max_threads, [&](int64_t lo, int64_t hi) -> FloatProblem {
+    for (int64_t b = lo * per_task; b < std::min(blocks, hi * per_task); ++b) {
+      const float* v = x + b * kQ;
+      float amax = 0.0f;
+      for (int64_t i = 0; i < kQ; ++i) {
+        const float a = std::fabs(v[i]);
+        amax = a > amax ? a : amax;
+      }
+      const float d = amax / 127.0f;
+      const float id = d == 0.0f ? 0.0f : 1.0f / d;
+      uint8_t* o = out + b * kBytes;
+      store_u16(o, f32_to_f16(d));
+      for (int64_t i = 0; i < kQ; ++i) {
+        const float t = v[i] * id;
+        const float a = std::fabs(t);
+        const float fl = std::floor(a);
+        const float r = fl + std::floor(2.0f * (a - fl));
+        const int q = static_cast<int>(t < 0.0f ? -r : r);
+        o[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(q));
+      }
+    }
+    return {};
+  });
+}
+
 // ------------------------------------------------------------ N-API
 
 namespace {
@@ -570,11 +602,22 @@ Napi::Value ConvertFloats(const Napi::CallbackInfo& info) {
   return problem_value(info.Env(), convert_floats(src.data, st, dst.data, dt, src.length / sb, threads_arg(info, 4)));
 }
 
+// quantizeQ8_0(src: Float32Array, dst: Uint8Array, threads?)
+Napi::Value QuantizeQ8_0(const Napi::CallbackInfo& info) {
+  int64_t n = 0;
+  const float* x = floats_arg(info, 0, "src", &n);
+  Bytes dst = bytes_arg(info, 1, "dst");
+  need(info, n % 32 == 0 && dst.length == n / 32 * 34, "quantizeQ8_0: 'src' must hold whole blocks of 32 values and 'dst' 34 bytes per block");
+  quantize_q8_0(x, dst.data, n / 32, threads_arg(info, 2));
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void register_merge(Napi::Env env, Napi::Object exports) {
   exports.Set("mergeLoraRows", Napi::Function::New(env, MergeLoraRows));
   exports.Set("convertFloats", Napi::Function::New(env, ConvertFloats));
+  exports.Set("quantizeQ8_0", Napi::Function::New(env, QuantizeQ8_0));
 }
 
 }  // namespace lora

@@ -46,7 +46,11 @@ FloatProblem merge_lora_rows(const void* src, int src_type, void* dst, int dst_t
 // rounds to Inf.
 FloatProblem convert_floats(const void* src, int src_type, void* dst, int dst_type, int64_t n, int max_threads);
 
-// Adds mergeLoraRows and convertFloats to the addon's exports.
+// GGUF's Q8_0 of `blocks` blocks of 32 floats (34 bytes each: F16 scale, 32
+// int8), as ggml's reference quantizer and gguf-py compute it.
+void quantize_q8_0(const float* x, uint8_t* out, int64_t blocks, int max_threads);
+
+// Adds mergeLoraRows, convertFloats and quantizeQ8_0 to the addon's exports.
 void register_merge(Napi::Env env, Napi::Object exports);
 
 }  // namespace lora

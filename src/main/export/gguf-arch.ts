@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { GgmlType, LlamaFileType } from '../ml/gguf/constants';
+import { loadAddon } from '../ml/native/addon';
 import type { GgufMetadata } from '../ml/gguf/writer';
 import { permuteQK } from './permute';
 
@@ -232,9 +233,26 @@ export function ggufArchitecture(modelType: string, config: Record<string, unkno
   throw new GgufExportError(`GGUF export supports llama, mistral, qwen2 and gpt2 models; this one is "${modelType}"`);
 }
 
+/** [rows, cols] → [cols, rows]: on the native addon where it is built, else transposeTiles. */
 export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const native = loadAddon();
+  if (!native.ok) return transposeTiles(data, rows, cols);
   const out = new Float32Array(data.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
+  native.addon.transpose(data, [rows, cols], [1, 0], out);
+  return out;
+}
+
+/** The JS transpose, in 64×64 tiles (a row-by-row one misses the cache on every store). */
+export function transposeTiles(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  const T = 64;
+  for (let i0 = 0; i0 < rows; i0 += T) {
+    for (let j0 = 0; j0 < cols; j0 += T) {
+      const iEnd = Math.min(i0 + T, rows);
+      const jEnd = Math.min(j0 + T, cols);
+      for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) out[j * rows + i] = data[i * cols + j];
+    }
+  }
   return out;
 }
 

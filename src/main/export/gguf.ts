@@ -106,6 +106,15 @@ export async function exportGguf(req: GgufExportRequest, ctx: JobContext): Promi
     const file = path.join(tmp, path.basename(req.outFile));
     const hashes = new Map<string, string>();
     const source = new MergedTensorSource(plan);
+    // F16 through the merge kernels (the addon's, threaded, where it is built): the same bits as
+    // encodeTensor, and a value beyond float16 is refused rather than written as Inf.
+    const encode = (name: string, data: Float32Array, type: GgmlType): Uint8Array => {
+      if (type !== GgmlType.F16) return encodeTensor(data, type);
+      const bytes = new Uint8Array(data.length * 2);
+      const problem = source.kernels.convert(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 'F32', bytes, 'F16');
+      if (problem) throw new GgufExportError(`${name}: value ${data[problem.index]} (element ${problem.index}) does not fit float16 (max 65504); export as f32 or q8_0`);
+      return bytes;
+    };
     const out = new AtomicFileWriter(file);
     let done = 0;
     try {
@@ -121,7 +130,7 @@ export async function exportGguf(req: GgufExportRequest, ctx: JobContext): Promi
             const t = byHf.get(p.hfName as string)!;
             data = arch.transform(t.name, source.read(t), t.shape).data;
           }
-          const bytes = encodeTensor(data, p.type);
+          const bytes = encode(p.name, data, p.type);
           hashes.set(p.name, crypto.createHash('sha256').update(bytes).digest('hex'));
           done += bytes.length;
           ctx.progress(done, totalBytes, 'write');

@@ -13,6 +13,7 @@ import { exportGguf } from '../../../src/main/export/gguf';
 import { bpePreTokenizerHash, KNOWN_PRE, writeGgufVocab } from '../../../src/main/export/gguf-vocab';
 import { noopContext } from '../../../src/main/export/job';
 import { permuteQK } from '../../../src/main/export/permute';
+import { transpose, transposeTiles } from '../../../src/main/export/gguf-arch';
 import { readSpmModel } from '../../../src/main/export/spm-model';
 import { FIXTURES, TINY_GPT2, TINY_LLAMA, adapterDir } from '../adapters/fixtures';
 import { denseDelta } from '../adapters/helpers';
@@ -24,6 +25,18 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const llamaAdapter = writeTestAdapter(path.join(tmp, 'llama-adapter'), LLAMA_MODULES, { seed: 1, scale: 0.6 });
 const gpt2Adapter = writeTestAdapter(path.join(tmp, 'gpt2-adapter'), GPT2_MODULES, { seed: 2, scale: 0.8, fanInFanOut: true });
 const CHATML = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+describe('GPT-2 Conv1D transpose', () => {
+  it('native and tiled JS transposes agree with the definition on shapes that are not multiples of a tile', () => {
+    for (const [rows, cols] of [[1, 1], [3, 200], [65, 130], [128, 64]]) {
+      const x = Float32Array.from({ length: rows * cols }, (_, k) => k);
+      const want = new Float32Array(rows * cols);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) want[j * rows + i] = x[i * cols + j];
+      expect(Array.from(transposeTiles(x, rows, cols))).toEqual(Array.from(want));
+      expect(Array.from(transpose(x, rows, cols))).toEqual(Array.from(want));
+    }
+  });
+});
 
 describe('Q/K permutation', () => {
   it('matches a hand-computed case: 2 heads of 4 rows, rows [h, i, j] → [h, j, i]', () => {
@@ -136,6 +149,16 @@ describe('GGUF export of tiny-random-llama', () => {
     const other = path.join(tmp, 'llama-q8_0', 'other.gguf');
     await expect(exportGguf({ adapterDir: llamaAdapter, baseDir: TINY_LLAMA, outFile: other, type: 'f32', modelfile: true, chatTemplate: null, name: 'x' }, noopContext)).rejects.toThrow(/Modelfile already exists/);
     expect(fs.existsSync(other)).toBe(false);
+  });
+
+  it('refuses an F16 file whose merged weights exceed float16 (they would be Inf), naming the tensor, and leaves nothing', async () => {
+    const big = writeTestAdapter(path.join(tmp, 'big-adapter'), LLAMA_MODULES.slice(0, 1), { seed: 9, scale: 600 });
+    const out = path.join(tmp, 'big', 'model.gguf');
+    await expect(exportGguf({ adapterDir: big, baseDir: TINY_LLAMA, outFile: out, type: 'f16', modelfile: false, chatTemplate: null, name: 'x' }, noopContext)).rejects.toThrow(
+      /blk\.0\.attn_q\.weight: value -?[0-9.e+]+ \(element \d+\) does not fit float16 \(max 65504\); export as f32 or q8_0/,
+    );
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.existsSync(path.dirname(out)) ? fs.readdirSync(path.dirname(out)) : []).toEqual([]);
   });
 });
 

@@ -7,14 +7,28 @@
  * converter exactly. Dequantised x_i = f16(d) · q_i.
  */
 import { f16ToF32, f32ToBf16, f32ToF16, f32ToF16Bits, bf16ToF32 } from '../dtypes';
+import { loadAddon } from '../native/addon';
 import { GGML_BLOCK, GgmlType } from './constants';
 
 const fround = Math.fround;
 
 export const Q8_0_BLOCK = 32;
 
-/** Encodes `data` (row-major, rows of length rowLen) as Q8_0 blocks. */
+/**
+ * Encodes `data` (row-major, rows of length rowLen) as Q8_0 blocks: on the native addon where it
+ * is built (native/src/merge.cc quantize_q8_0, threaded; the same bytes), else quantizeQ8_0Js.
+ */
 export function quantizeQ8_0(data: Float32Array): Uint8Array {
+  if (data.length % Q8_0_BLOCK !== 0) throw new Error(`Q8_0 needs a multiple of ${Q8_0_BLOCK} values, got ${data.length}`);
+  const native = loadAddon();
+  if (!native.ok || typeof native.addon.quantizeQ8_0 !== 'function') return quantizeQ8_0Js(data);
+  const out = new Uint8Array((data.length / Q8_0_BLOCK) * GGML_BLOCK[GgmlType.Q8_0].bytes);
+  native.addon.quantizeQ8_0(data, out);
+  return out;
+}
+
+/** The JS encoder: the reference the native one is tested against. */
+export function quantizeQ8_0Js(data: Float32Array): Uint8Array {
   if (data.length % Q8_0_BLOCK !== 0) throw new Error(`Q8_0 needs a multiple of ${Q8_0_BLOCK} values, got ${data.length}`);
   const nBlocks = data.length / Q8_0_BLOCK;
   const out = new Uint8Array(nBlocks * GGML_BLOCK[GgmlType.Q8_0].bytes);

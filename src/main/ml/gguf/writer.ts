@@ -124,6 +124,17 @@ export function writeGguf(
   return { bytes: header.length + dataBytes };
 }
 
+const SCALAR_BYTES: Partial<Record<GgufValueType, number>> = {
+  [GgufValueType.UINT8]: 1,
+  [GgufValueType.INT8]: 1,
+  [GgufValueType.UINT16]: 2,
+  [GgufValueType.INT16]: 2,
+  [GgufValueType.UINT32]: 4,
+  [GgufValueType.INT32]: 4,
+  [GgufValueType.FLOAT32]: 4,
+  [GgufValueType.FLOAT64]: 8,
+};
+
 /** Little-endian growable byte buffer. */
 class Encoder {
   private chunks: Uint8Array[] = [];
@@ -131,6 +142,7 @@ class Encoder {
   private view = new DataView(this.cur.buffer);
   private pos = 0;
   private done = 0;
+  private readonly utf8 = new TextEncoder();
 
   get length(): number {
     return this.done + this.pos;
@@ -157,7 +169,13 @@ class Encoder {
   }
   u64(v: number | bigint) {
     this.ensure(8);
-    this.view.setBigUint64(this.pos, BigInt(v), true);
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
+      // Two u32 halves: no BigInt per length prefix (a vocabulary has 100k of them).
+      this.view.setUint32(this.pos, v % 0x1_0000_0000, true);
+      this.view.setUint32(this.pos + 4, Math.floor(v / 0x1_0000_0000), true);
+    } else {
+      this.view.setBigUint64(this.pos, BigInt(v), true);
+    }
     this.pos += 8;
   }
   zeros(n: number) {
@@ -171,12 +189,15 @@ class Encoder {
     this.pos += b.length;
   }
   string(s: string) {
-    const b = Buffer.from(s, 'utf8');
-    this.u64(b.length);
-    this.raw(b);
+    // UTF-8 straight into the buffer: at most 3 bytes per UTF-16 unit.
+    this.ensure(8 + 3 * s.length);
+    const { written } = this.utf8.encodeInto(s, this.cur.subarray(this.pos + 8));
+    this.u64(written);
+    this.pos += written;
   }
 
   scalar(type: GgufValueType, v: GgufScalar, key: string) {
+    if (type === GgufValueType.STRING && typeof v === 'string') return this.string(v);
     const bad = () => new Error(`GGUF metadata "${key}": ${JSON.stringify(typeof v === 'bigint' ? v.toString() : v)} is not a valid ${GgufValueType[type]}`);
     if (type === GgufValueType.STRING) {
       if (typeof v !== 'string') throw bad();
@@ -197,17 +218,7 @@ class Encoder {
     if (typeof v !== 'number' || Number.isNaN(v)) throw bad();
     const integer = type !== GgufValueType.FLOAT32 && type !== GgufValueType.FLOAT64;
     if (integer && !Number.isInteger(v)) throw bad();
-    const sizes: Partial<Record<GgufValueType, number>> = {
-      [GgufValueType.UINT8]: 1,
-      [GgufValueType.INT8]: 1,
-      [GgufValueType.UINT16]: 2,
-      [GgufValueType.INT16]: 2,
-      [GgufValueType.UINT32]: 4,
-      [GgufValueType.INT32]: 4,
-      [GgufValueType.FLOAT32]: 4,
-      [GgufValueType.FLOAT64]: 8,
-    };
-    const n = sizes[type];
+    const n = SCALAR_BYTES[type];
     if (n === undefined) throw bad();
     this.ensure(n);
     const p = this.pos;

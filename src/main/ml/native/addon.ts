@@ -99,6 +99,8 @@ export interface NativeAddon {
     a: FloatArray, b: FloatArray, r: number, inF: number, outF: number, scale: number, transposed: boolean,
     threads?: number,
   ): FloatProblem | null;
+  /** GGUF Q8_0 of src (whole blocks of 32) into dst (34 bytes per block), as ggml's reference quantizer. Absent from older builds. */
+  quantizeQ8_0?(src: Float32Array, dst: Uint8Array, threads?: number): void;
   /** dst = src in another stored type; reports the first value dstType cannot hold. */
   convertFloats(src: Uint8Array, srcType: StoredFloat, dst: Uint8Array, dstType: WritableFloat, threads?: number): FloatProblem | null;
   /**

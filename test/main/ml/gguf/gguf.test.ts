@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gguf as hfGguf } from '@huggingface/gguf';
 import { GgmlType, GgufValueType } from '../../../../src/main/ml/gguf/constants';
-import { dequantizeQ8_0, quantizeQ8_0 } from '../../../../src/main/ml/gguf/quant';
+import { dequantizeQ8_0, quantizeQ8_0, quantizeQ8_0Js } from '../../../../src/main/ml/gguf/quant';
+import { loadAddon } from '../../../../src/main/ml/native/addon';
 import { GgufError, GgufReader } from '../../../../src/main/ml/gguf/reader';
 import { GgufMetadata, writeGguf, type ByteSink } from '../../../../src/main/ml/gguf/writer';
 
@@ -40,6 +41,22 @@ describe('Q8_0', () => {
       0, 0, ...new Array(32).fill(0),
       119, 40, 0, 252, 8, 244, 16, 236, 25, 227, 33, 219, 41, 211, 49, 203, 57, 195, 66, 186, 74, 178, 82, 170, 90, 162, 98, 154, 107, 145, 115, 137, 123, 129];
     expect(Array.from(quantizeQ8_0(x))).toEqual(expected);
+    expect(Array.from(quantizeQ8_0Js(x))).toEqual(expected);
+  });
+
+  it.skipIf(!loadAddon().ok)('the native encoder writes the JS encoder\'s bytes: ties, zeros, subnormals, huge values', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+    const blocks = 4096;
+    const x = new Float32Array(blocks * 32);
+    for (let b = 0; b < blocks; b++) {
+      const scale = [1, 1e-3, 1e3, 1e-40, 3e38, 0][b % 6];
+      for (let i = 0; i < 32; i++) x[b * 32 + i] = rnd() * scale;
+      // a value on a rounding tie (x·127/amax = k + 0.5) and the block's max
+      if (b % 3 === 0) x[b * 32] = 127 * scale;
+      if (b % 3 === 0) x[b * 32 + 1] = 2.5 * scale;
+    }
+    expect(Buffer.from(quantizeQ8_0(x)).equals(Buffer.from(quantizeQ8_0Js(x)))).toBe(true);
   });
 
   it('round-trips within half a quantisation step', () => {
