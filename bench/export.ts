@@ -3,7 +3,8 @@
  * layers, 9 heads / 3 KV heads, MLP 1536, vocabulary 49152, BF16 weights, random values) with an
  * r=8 adapter on every projection, written to a temp dir:
  *
- *   - medians of ROUNDS rounds, each a plain copy, the export and an fsynced copy back to back
+ *   - medians of ROUNDS rounds, each a plain copy, the export and an fsynced copy back to back,
+ *     taking turns at going first
  *     (single rounds are noisy here: this VM reports freed memory to its host, and a round whose
  *     writes land in such pages spends ~0.5 s of kernel time faulting them back in; it hits the
  *     copy and the export alike, at random):
@@ -156,7 +157,7 @@ function writeAdapter(dir: string, targets: string[]): void {
 }
 
 const MB = 2 ** 20;
-const ROUNDS = 7;
+const ROUNDS = 11;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -207,14 +208,15 @@ export async function benchExport(opts: { keep?: boolean; targets?: string[] } =
     const ratios: number[] = [];
     let cpuSeconds = 0;
     let mergedBytes = 0;
-    for (let round = 0; round < ROUNDS; round++) {
-      let done = seconds();
+    const timedCopy = () => {
+      const done = seconds();
       fs.copyFileSync(weights, path.join(root, 'copy.safetensors'));
       copyTimes.push(done());
       fs.rmSync(path.join(root, 'copy.safetensors'));
-
+    };
+    const timedExport = async () => {
       const out = path.join(root, 'merged');
-      done = seconds();
+      const done = seconds();
       const cpu0 = process.cpuUsage();
       const merged = await exportOnce(out);
       mergedTimes.push(done());
@@ -222,16 +224,22 @@ export async function benchExport(opts: { keep?: boolean; targets?: string[] } =
       cpuSeconds += (cpu.user + cpu.system) / 1e6 / ROUNDS;
       peakRss = Math.max(peakRss, process.memoryUsage.rss());
       mergedBytes = merged.files.filter((f) => f.name.endsWith('.safetensors')).reduce((n, f) => n + f.bytes, 0);
-      ratios.push(copyTimes[round] / mergedTimes[round] * (mergedBytes / modelBytes));
       fs.rmSync(out, { recursive: true, force: true });
-
-      done = seconds();
+    };
+    const timedCopyFsync = () => {
+      const done = seconds();
       fs.copyFileSync(weights, path.join(root, 'copy-fsync.safetensors'));
       const fd = fs.openSync(path.join(root, 'copy-fsync.safetensors'), 'r+');
       fs.fsyncSync(fd);
       fs.closeSync(fd);
       fsyncTimes.push(done());
       fs.rmSync(path.join(root, 'copy-fsync.safetensors'));
+    };
+    // The three take turns at going first, so no one always follows the same one.
+    const steps = [timedCopy, timedExport, timedCopyFsync];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < steps.length; i++) await steps[(round + i) % steps.length]();
+      ratios.push((copyTimes[round] / mergedTimes[round]) * (mergedBytes / modelBytes));
     }
     // Then, apart (not to disturb the rounds above), the libuv writer: a copy and that export.
     const libuvCopyTimes: number[] = [];

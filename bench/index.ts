@@ -229,7 +229,7 @@ function main(): void {
       ? [
           `## Merged export (${f(ex.value.modelMB, 0)} MB BF16 model of SmolLM2-135M shape, r=8 on ${ex.value.targets.join(', ')})`,
           '',
-          `Medians of ${ex.value.rounds} rounds, each a plain copy (fs.copyFileSync: in-kernel, left in the page cache), the merged export (written, fsynced and renamed into place; on the ${ex.value.writer === 'native' ? "native addon's shard writer" : 'libuv writer (no addon)'}), and the same copy followed by fsync, back to back.${ex.value.libuvMBps ? ' Then as many rounds of a copy and the export on the libuv writer (LORA_STUDIO_MERGE_WRITER=libuv: the same pipeline on libuv\'s thread pool, what runs without the addon).' : ''}`,
+          `Medians of ${ex.value.rounds} rounds, each a plain copy (fs.copyFileSync: in-kernel, left in the page cache), the merged export (written, fsynced and renamed into place; on the ${ex.value.writer === 'native' ? "native addon's shard writer" : 'libuv writer (no addon)'}), and the same copy followed by fsync, back to back, taking turns at going first.${ex.value.libuvMBps ? ' Then as many rounds of a copy and the export on the libuv writer (LORA_STUDIO_MERGE_WRITER=libuv: the same pipeline on libuv\'s thread pool, what runs without the addon).' : ''}`,
           '',
           '| plain copy MB/s | copy + fsync MB/s | merged export MB/s | s (CPU s) | ratio to copy (goal ≥ 0.5×) | rounds | ratio to copy + fsync | libuv writer MB/s | GGUF F16 MB/s | peak RSS MB (goal < ' + f(ex.value.rssGoalMB, 0) + ') |',
           '|---|---|---|---|---|---|---|---|---|---|',
