@@ -4,6 +4,7 @@
 // sizes, and throws a TypeError/RangeError naming the argument otherwise.
 #include <napi.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,23 @@ double num_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return info[i].As<Napi::Number>().DoubleValue();
 }
 
+// Float32Array arguments first, first + 1, …, named for the errors:
+//   auto [dy, x, w] = float_args(info, 0, {"dy", "x", "w"});
+template <size_t N>
+std::array<ArrayView<float>, N> float_args(const Napi::CallbackInfo& info, size_t first, const char* const (&names)[N]) {
+  std::array<ArrayView<float>, N> out;
+  for (size_t k = 0; k < N; ++k) out[k] = array_arg<float>(info, first + k, names[k]);
+  return out;
+}
+
+// Non-negative integer arguments likewise.
+template <size_t N>
+std::array<int64_t, N> int_args(const Napi::CallbackInfo& info, size_t first, const char* const (&names)[N]) {
+  std::array<int64_t, N> out;
+  for (size_t k = 0; k < N; ++k) out[k] = int_arg(info, first + k, names[k]);
+  return out;
+}
+
 void need(const Napi::CallbackInfo& info, bool ok, const std::string& what) {
   if (!ok) throw Napi::RangeError::New(info.Env(), what);
 }
@@ -108,9 +126,7 @@ AnyArray any_array_arg(const Napi::CallbackInfo& info, size_t i, const char* nam
 // gemm(a, b, c, batch, m, n, k, transA, transB, aOffsets, bOffsets, alpha, beta)
 // aOffsets/bOffsets: Float64Array of element offsets, one per batch item.
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
-  auto a = array_arg<float>(info, 0, "a");
-  auto b = array_arg<float>(info, 1, "b");
-  auto c = array_arg<float>(info, 2, "c");
+  auto [a, b, c] = float_args(info, 0, {"a", "b", "c"});
   GemmArgs g;
   g.a = a.data;
   g.b = b.data;
@@ -143,8 +159,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
 // unary(op, x, out)
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   int64_t op = int_arg(info, 0, "op");
-  auto x = array_arg<float>(info, 1, "x");
-  auto out = array_arg<float>(info, 2, "out");
+  auto [x, out] = float_args(info, 1, {"x", "out"});
   need(info, op < lora::kUnaryCount, "unary: unknown op");
   need(info, out.length == x.length, "unary: 'out' must match 'x' in length");
   lora::unary(static_cast<int>(op), x.data, out.data, x.length);
@@ -214,7 +229,7 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
 // softmax(x, rows, cols, out, log)
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   auto x = array_arg<float>(info, 0, "x");
-  int64_t rows = int_arg(info, 1, "rows"), cols = int_arg(info, 2, "cols");
+  auto [rows, cols] = int_args(info, 1, {"rows", "cols"});
   auto out = array_arg<float>(info, 3, "out");
   need(info, x.length == rows * cols && out.length == x.length, "softmax: arrays must hold rows * cols values");
   if (info[4].ToBoolean()) lora::log_softmax_rows(x.data, rows, cols, out.data);
@@ -263,12 +278,10 @@ Napi::Value CopyRegion(const Napi::CallbackInfo& info) {
 
 // rmsNorm(x, w, n, d, eps, y, rstd)
 Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
-  auto x = array_arg<float>(info, 0, "x");
-  auto w = array_arg<float>(info, 1, "w");
-  int64_t n = int_arg(info, 2, "n"), d = int_arg(info, 3, "d");
+  auto [x, w] = float_args(info, 0, {"x", "w"});
+  auto [n, d] = int_args(info, 2, {"n", "d"});
   float eps = static_cast<float>(num_arg(info, 4, "eps"));
-  auto y = array_arg<float>(info, 5, "y");
-  auto rstd = array_arg<float>(info, 6, "rstd");
+  auto [y, rstd] = float_args(info, 5, {"y", "rstd"});
   need(info, x.length == n * d && y.length == n * d && w.length == d && rstd.length == n, "rmsNorm: sizes do not match [n, d]");
   lora::rmsnorm_fwd(x.data, w.data, n, d, eps, y.data, rstd.data);
   return info.Env().Undefined();
@@ -276,13 +289,9 @@ Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
 
 // rmsNormGrad(dy, x, w, rstd, n, d, dx, dw)
 Napi::Value RmsNormGrad(const Napi::CallbackInfo& info) {
-  auto dy = array_arg<float>(info, 0, "dy");
-  auto x = array_arg<float>(info, 1, "x");
-  auto w = array_arg<float>(info, 2, "w");
-  auto rstd = array_arg<float>(info, 3, "rstd");
-  int64_t n = int_arg(info, 4, "n"), d = int_arg(info, 5, "d");
-  auto dx = array_arg<float>(info, 6, "dx");
-  auto dw = array_arg<float>(info, 7, "dw");
+  auto [dy, x, w, rstd] = float_args(info, 0, {"dy", "x", "w", "rstd"});
+  auto [n, d] = int_args(info, 4, {"n", "d"});
+  auto [dx, dw] = float_args(info, 6, {"dx", "dw"});
   need(info, dy.length == n * d && x.length == n * d && dx.length == n * d && w.length == d && dw.length == d &&
                  rstd.length == n, "rmsNormGrad: sizes do not match [n, d]");
   lora::rmsnorm_bwd(dy.data, x.data, w.data, rstd.data, n, d, dx.data, dw.data);
@@ -291,14 +300,10 @@ Napi::Value RmsNormGrad(const Napi::CallbackInfo& info) {
 
 // layerNorm(x, w, b, n, d, eps, y, mean, rstd)
 Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
-  auto x = array_arg<float>(info, 0, "x");
-  auto w = array_arg<float>(info, 1, "w");
-  auto b = array_arg<float>(info, 2, "b");
-  int64_t n = int_arg(info, 3, "n"), d = int_arg(info, 4, "d");
+  auto [x, w, b] = float_args(info, 0, {"x", "w", "b"});
+  auto [n, d] = int_args(info, 3, {"n", "d"});
   float eps = static_cast<float>(num_arg(info, 5, "eps"));
-  auto y = array_arg<float>(info, 6, "y");
-  auto mean = array_arg<float>(info, 7, "mean");
-  auto rstd = array_arg<float>(info, 8, "rstd");
+  auto [y, mean, rstd] = float_args(info, 6, {"y", "mean", "rstd"});
   need(info, x.length == n * d && y.length == n * d && w.length == d && b.length == d && mean.length == n &&
                  rstd.length == n, "layerNorm: sizes do not match [n, d]");
   lora::layernorm_fwd(x.data, w.data, b.data, n, d, eps, y.data, mean.data, rstd.data);
@@ -307,15 +312,9 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
 
 // layerNormGrad(dy, x, w, mean, rstd, n, d, dx, dw, db)
 Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
-  auto dy = array_arg<float>(info, 0, "dy");
-  auto x = array_arg<float>(info, 1, "x");
-  auto w = array_arg<float>(info, 2, "w");
-  auto mean = array_arg<float>(info, 3, "mean");
-  auto rstd = array_arg<float>(info, 4, "rstd");
-  int64_t n = int_arg(info, 5, "n"), d = int_arg(info, 6, "d");
-  auto dx = array_arg<float>(info, 7, "dx");
-  auto dw = array_arg<float>(info, 8, "dw");
-  auto db = array_arg<float>(info, 9, "db");
+  auto [dy, x, w, mean, rstd] = float_args(info, 0, {"dy", "x", "w", "mean", "rstd"});
+  auto [n, d] = int_args(info, 5, {"n", "d"});
+  auto [dx, dw, db] = float_args(info, 7, {"dx", "dw", "db"});
   need(info, dy.length == n * d && x.length == n * d && dx.length == n * d && w.length == d && dw.length == d &&
                  db.length == d && mean.length == n && rstd.length == n, "layerNormGrad: sizes do not match [n, d]");
   lora::layernorm_bwd(dy.data, x.data, w.data, mean.data, rstd.data, n, d, dx.data, dw.data, db.data);
@@ -324,11 +323,8 @@ Napi::Value LayerNormGrad(const Napi::CallbackInfo& info) {
 
 // rope(x, cos, sin, b, h, t, hd, cb, y, backward)
 Napi::Value Rope(const Napi::CallbackInfo& info) {
-  auto x = array_arg<float>(info, 0, "x");
-  auto c = array_arg<float>(info, 1, "cos");
-  auto s = array_arg<float>(info, 2, "sin");
-  int64_t b = int_arg(info, 3, "b"), h = int_arg(info, 4, "h"), t = int_arg(info, 5, "t"), hd = int_arg(info, 6, "hd"),
-          cb = int_arg(info, 7, "cb");
+  auto [x, c, s] = float_args(info, 0, {"x", "cos", "sin"});
+  auto [b, h, t, hd, cb] = int_args(info, 3, {"b", "h", "t", "hd", "cb"});
   auto y = array_arg<float>(info, 8, "y");
   need(info, hd % 2 == 0, "rope: the head size must be even");
   need(info, cb == 1 || cb == b, "rope: cos/sin batch must be 1 or B");
@@ -341,17 +337,13 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
 
 // attention(q, k, v, mask | null, b, nh, nkv, t, tk, hd, mb, scale, out, probs)
 Napi::Value Attention(const Napi::CallbackInfo& info) {
-  auto q = array_arg<float>(info, 0, "q");
-  auto k = array_arg<float>(info, 1, "k");
-  auto v = array_arg<float>(info, 2, "v");
+  auto [q, k, v] = float_args(info, 0, {"q", "k", "v"});
   const bool has_mask = !info[3].IsNull() && !info[3].IsUndefined();
   ArrayView<float> mask{nullptr, 0};
   if (has_mask) mask = array_arg<float>(info, 3, "mask");
-  int64_t b = int_arg(info, 4, "b"), nh = int_arg(info, 5, "nh"), nkv = int_arg(info, 6, "nkv"), t = int_arg(info, 7, "t"),
-          tk = int_arg(info, 8, "tk"), hd = int_arg(info, 9, "hd"), mb = int_arg(info, 10, "mb");
+  auto [b, nh, nkv, t, tk, hd, mb] = int_args(info, 4, {"b", "nh", "nkv", "t", "tk", "hd", "mb"});
   float scale = static_cast<float>(num_arg(info, 11, "scale"));
-  auto out = array_arg<float>(info, 12, "out");
-  auto probs = array_arg<float>(info, 13, "probs");
+  auto [out, probs] = float_args(info, 12, {"out", "probs"});
   need(info, nkv > 0 && nh % nkv == 0, "attention: query heads must be a multiple of key/value heads");
   need(info, q.length == b * nh * t * hd && out.length == q.length && k.length == b * nkv * tk * hd &&
                  v.length == k.length && probs.length == b * nh * t * tk, "attention: sizes do not match q [B, nH, T, hd], k/v [B, nKV, Tk, hd]");
@@ -363,17 +355,10 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
 
 // attentionGrad(dout, q, k, v, probs, b, nh, nkv, t, tk, hd, scale, dq, dk, dv)
 Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
-  auto dout = array_arg<float>(info, 0, "dout");
-  auto q = array_arg<float>(info, 1, "q");
-  auto k = array_arg<float>(info, 2, "k");
-  auto v = array_arg<float>(info, 3, "v");
-  auto probs = array_arg<float>(info, 4, "probs");
-  int64_t b = int_arg(info, 5, "b"), nh = int_arg(info, 6, "nh"), nkv = int_arg(info, 7, "nkv"), t = int_arg(info, 8, "t"),
-          tk = int_arg(info, 9, "tk"), hd = int_arg(info, 10, "hd");
+  auto [dout, q, k, v, probs] = float_args(info, 0, {"dout", "q", "k", "v", "probs"});
+  auto [b, nh, nkv, t, tk, hd] = int_args(info, 5, {"b", "nh", "nkv", "t", "tk", "hd"});
   float scale = static_cast<float>(num_arg(info, 11, "scale"));
-  auto dq = array_arg<float>(info, 12, "dq");
-  auto dk = array_arg<float>(info, 13, "dk");
-  auto dv = array_arg<float>(info, 14, "dv");
+  auto [dq, dk, dv] = float_args(info, 12, {"dq", "dk", "dv"});
   need(info, nkv > 0 && nh % nkv == 0, "attentionGrad: query heads must be a multiple of key/value heads");
   need(info, q.length == b * nh * t * hd && dout.length == q.length && dq.length == q.length &&
                  k.length == b * nkv * tk * hd && v.length == k.length && dk.length == k.length && dv.length == k.length &&
@@ -384,20 +369,14 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
 
 // swiglu(g, u, y) / swigluGrad(dy, g, u, dg, du)
 Napi::Value Swiglu(const Napi::CallbackInfo& info) {
-  auto g = array_arg<float>(info, 0, "gate");
-  auto u = array_arg<float>(info, 1, "up");
-  auto y = array_arg<float>(info, 2, "y");
+  auto [g, u, y] = float_args(info, 0, {"gate", "up", "y"});
   need(info, u.length == g.length && y.length == g.length, "swiglu: gate, up and y must have one length");
   lora::swiglu_fwd(g.data, u.data, g.length, y.data);
   return info.Env().Undefined();
 }
 
 Napi::Value SwigluGrad(const Napi::CallbackInfo& info) {
-  auto dy = array_arg<float>(info, 0, "dy");
-  auto g = array_arg<float>(info, 1, "gate");
-  auto u = array_arg<float>(info, 2, "up");
-  auto dg = array_arg<float>(info, 3, "dgate");
-  auto du = array_arg<float>(info, 4, "dup");
+  auto [dy, g, u, dg, du] = float_args(info, 0, {"dy", "gate", "up", "dgate", "dup"});
   need(info, dy.length == g.length && u.length == g.length && dg.length == g.length && du.length == g.length,
        "swigluGrad: arrays must have one length");
   lora::swiglu_bwd(dy.data, g.data, u.data, g.length, dg.data, du.data);
@@ -406,17 +385,14 @@ Napi::Value SwigluGrad(const Napi::CallbackInfo& info) {
 
 // gelu(x, y) / geluGrad(dy, x, dx)
 Napi::Value Gelu(const Napi::CallbackInfo& info) {
-  auto x = array_arg<float>(info, 0, "x");
-  auto y = array_arg<float>(info, 1, "y");
+  auto [x, y] = float_args(info, 0, {"x", "y"});
   need(info, y.length == x.length, "gelu: x and y must have one length");
   lora::gelu_fwd(x.data, x.length, y.data);
   return info.Env().Undefined();
 }
 
 Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
-  auto dy = array_arg<float>(info, 0, "dy");
-  auto x = array_arg<float>(info, 1, "x");
-  auto dx = array_arg<float>(info, 2, "dx");
+  auto [dy, x, dx] = float_args(info, 0, {"dy", "x", "dx"});
   need(info, dy.length == x.length && dx.length == x.length, "geluGrad: arrays must have one length");
   lora::gelu_bwd(dy.data, x.data, x.length, dx.data);
   return info.Env().Undefined();
@@ -427,7 +403,7 @@ Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   auto logits = array_arg<float>(info, 0, "logits");
   auto targets = array_arg<int32_t>(info, 1, "targets");
   auto weights = array_arg<float>(info, 2, "weights");
-  int64_t n = int_arg(info, 3, "n"), v = int_arg(info, 4, "v");
+  auto [n, v] = int_args(info, 3, {"n", "v"});
   auto lse = array_arg<float>(info, 5, "lse");
   need(info, logits.length == n * v && targets.length == n && weights.length == n && lse.length == n,
        "crossEntropy: sizes do not match logits [N, V], targets/weights [N]");
@@ -446,9 +422,8 @@ Napi::Value CrossEntropyGrad(const Napi::CallbackInfo& info) {
   float dy = static_cast<float>(num_arg(info, 0, "dy"));
   auto logits = array_arg<float>(info, 1, "logits");
   auto targets = array_arg<int32_t>(info, 2, "targets");
-  auto weights = array_arg<float>(info, 3, "weights");
-  auto lse = array_arg<float>(info, 4, "lse");
-  int64_t n = int_arg(info, 5, "n"), v = int_arg(info, 6, "v");
+  auto [weights, lse] = float_args(info, 3, {"weights", "lse"});
+  auto [n, v] = int_args(info, 5, {"n", "v"});
   auto dl = array_arg<float>(info, 7, "dlogits");
   need(info, logits.length == n * v && dl.length == n * v && targets.length == n && weights.length == n && lse.length == n,
        "crossEntropyGrad: sizes do not match");
@@ -470,12 +445,10 @@ Napi::Value LoraLinear(const Napi::CallbackInfo& info) {
   auto xl = optional_floats(info, 1, "xl");
   auto w = array_arg<float>(info, 2, "w");
   auto bias = optional_floats(info, 3, "bias");
-  auto a = array_arg<float>(info, 4, "a");
-  auto b = array_arg<float>(info, 5, "b");
-  int64_t n = int_arg(info, 6, "n"), in = int_arg(info, 7, "in"), out = int_arg(info, 8, "out"), r = int_arg(info, 9, "r");
+  auto [a, b] = float_args(info, 4, {"a", "b"});
+  auto [n, in, out, r] = int_args(info, 6, {"n", "in", "out", "r"});
   float scale = static_cast<float>(num_arg(info, 10, "scale"));
-  auto y = array_arg<float>(info, 11, "y");
-  auto h = array_arg<float>(info, 12, "h");
+  auto [y, h] = float_args(info, 11, {"y", "h"});
   need(info, x.length == n * in && (!xl.data || xl.length == n * in) && w.length == out * in &&
                  (!bias.data || bias.length == out) && a.length == r * in && b.length == out * r && y.length == n * out &&
                  h.length == n * r, "loraLinear: sizes do not match x [N, in], W [out, in], A [r, in], B [out, r]");
@@ -485,19 +458,14 @@ Napi::Value LoraLinear(const Napi::CallbackInfo& info) {
 
 // loraLinearGrad(dy, x, xl | null, w, a, b, h, n, in, out, r, scale, dx, dxl | null, da, db)
 Napi::Value LoraLinearGrad(const Napi::CallbackInfo& info) {
-  auto dy = array_arg<float>(info, 0, "dy");
-  auto x = array_arg<float>(info, 1, "x");
+  auto [dy, x] = float_args(info, 0, {"dy", "x"});
   auto xl = optional_floats(info, 2, "xl");
-  auto w = array_arg<float>(info, 3, "w");
-  auto a = array_arg<float>(info, 4, "a");
-  auto b = array_arg<float>(info, 5, "b");
-  auto h = array_arg<float>(info, 6, "h");
-  int64_t n = int_arg(info, 7, "n"), in = int_arg(info, 8, "in"), out = int_arg(info, 9, "out"), r = int_arg(info, 10, "r");
+  auto [w, a, b, h] = float_args(info, 3, {"w", "a", "b", "h"});
+  auto [n, in, out, r] = int_args(info, 7, {"n", "in", "out", "r"});
   float scale = static_cast<float>(num_arg(info, 11, "scale"));
   auto dx = array_arg<float>(info, 12, "dx");
   auto dxl = optional_floats(info, 13, "dxl");
-  auto da = array_arg<float>(info, 14, "da");
-  auto db = array_arg<float>(info, 15, "db");
+  auto [da, db] = float_args(info, 14, {"da", "db"});
   need(info, dy.length == n * out && x.length == n * in && w.length == out * in && a.length == r * in &&
                  b.length == out * r && h.length == n * r && dx.length == n * in && da.length == r * in && db.length == out * r,
        "loraLinearGrad: sizes do not match");
