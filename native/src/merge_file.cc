@@ -390,17 +390,24 @@ class MergeFileWorker {
     cv_.notify_all();
   }
 
+  // Block k's output buffer (a ring of them).
+  uint8_t* OutBuffer(size_t k) { return out_bufs_[k % out_bufs_.size()].data(); }
+
+  // Where piece p of block k holds its stored bytes: the input buffer when its type changes, else
+  // its own place in the output buffer (merged in place).
+  uint8_t* StoredAt(size_t k, const Piece& p) {
+    return p.in_at < 0 ? OutBuffer(k) + p.out_at : in_bufs_[k % in_bufs_.size()].data() + p.in_at;
+  }
+
   void Reader() {
     for (size_t k = 0; k < blocks_.size(); ++k) {
       if (!Await([&] { return k - written_ < out_bufs_.size(); })) return;
       if (Cancelled()) return Stop(true);
       const Block& b = blocks_[k];
-      uint8_t* out = out_bufs_[k % out_bufs_.size()].data();
-      uint8_t* in = in_bufs_[k % in_bufs_.size()].data();
       for (size_t i = b.first; i < b.first + b.count; ++i) {
         const Piece& p = pieces_[i];
         const TensorJob& t = tensors_[p.tensor];
-        if (!read_full(input_fds_[t.input], p.in_at < 0 ? out + p.out_at : in + p.in_at, p.src_bytes, p.src_off))
+        if (!read_full(input_fds_[t.input], StoredAt(k, p), p.src_bytes, p.src_off))
           return Fail(errno, "read", t.input, p.src_off);
       }
       Advance(read_, k + 1);
@@ -411,13 +418,11 @@ class MergeFileWorker {
     for (size_t k = 0; k < blocks_.size(); ++k) {
       if (!Await([&] { return read_ > k; })) return;
       const Block& b = blocks_[k];
-      uint8_t* out = out_bufs_[k % out_bufs_.size()].data();
-      uint8_t* in = in_bufs_[k % in_bufs_.size()].data();
       for (size_t i = b.first; i < b.first + b.count; ++i) {
         const Piece& p = pieces_[i];
         const TensorJob& t = tensors_[p.tensor];
-        const uint8_t* src = p.in_at < 0 ? out + p.out_at : in + p.in_at;
-        uint8_t* dst = out + p.out_at;
+        const uint8_t* src = StoredAt(k, p);
+        uint8_t* dst = OutBuffer(k) + p.out_at;
         // One thread: the other stages keep the other cores busy.
         FloatProblem problem;
         if (t.a) {
@@ -447,7 +452,7 @@ class MergeFileWorker {
     for (size_t k = 0; k < blocks_.size(); ++k) {
       if (!Await([&] { return merged_ > k; })) return;
       const Block& b = blocks_[k];
-      if (!write_full(out_fd_, out_bufs_[k % out_bufs_.size()].data(), b.out_bytes, b.file_off))
+      if (!write_full(out_fd_, OutBuffer(k), b.out_bytes, b.file_off))
         return Fail(errno, "write", -1, b.file_off);
       bytes += b.out_bytes;
       const double done = static_cast<double>(bytes);

@@ -225,6 +225,12 @@ function* piecesOf(t: MergeTensor, dtype: WritableDType, capacity: number): Gene
   }
 }
 
+/** A shard's safetensors header and the bytes of tensor data after it, for either writer. */
+function shardLayout(file: string, tensors: { t: MergeTensor; dtype: WritableDType }[]): { head: Uint8Array; dataBytes: number } {
+  const head = safetensorsHeader(file, tensors.map(({ t, dtype }) => ({ name: t.name, dtype, shape: t.shape })));
+  return { head, dataBytes: tensors.reduce((n, { t, dtype }) => n + numel(t.shape) * DTYPE_BYTES[dtype], 0) };
+}
+
 /** Below this, a piece is read on the spot: the thread pool's round trip costs more than the read. */
 const ASYNC_READ_BYTES = 64 << 10;
 
@@ -254,8 +260,7 @@ async function writeShard(
   ctx: JobContext,
   progress: { done: number; total: number },
 ): Promise<number> {
-  const head = safetensorsHeader(file, tensors.map(({ t, dtype }) => ({ name: t.name, dtype, shape: t.shape })));
-  const dataBytes = tensors.reduce((n, { t, dtype }) => n + numel(t.shape) * DTYPE_BYTES[dtype], 0);
+  const { head, dataBytes } = shardLayout(file, tensors);
   // Big enough for one stored row of every merged tensor (in and out), small for small files.
   const rowBytes = Math.max(0, ...tensors.map(({ t, dtype }) => (t.delta ? storedGrid(t.delta).cols * Math.max(STORED_BYTES[storedFloat(t)], DTYPE_BYTES[dtype]) : 0)));
   const out = new StagedFile(file, Math.max(rowBytes, Math.min(STAGING_BYTES, head.length + dataBytes)), head.length + dataBytes);
@@ -340,8 +345,7 @@ function nativeShardWriter(source: MergedTensorSource): ShardWriter | null {
   const mergeFile = native.addon.mergeFile.bind(native.addon);
 
   return async (file, tensors, src, ctx, progress) => {
-    const head = safetensorsHeader(file, tensors.map(({ t, dtype }) => ({ name: t.name, dtype, shape: t.shape })));
-    const dataBytes = tensors.reduce((n, { t, dtype }) => n + numel(t.shape) * DTYPE_BYTES[dtype], 0);
+    const { head, dataBytes } = shardLayout(file, tensors);
     const inputs = new Map<string, number>();
     const fds: number[] = [];
     let out: number | null = null;

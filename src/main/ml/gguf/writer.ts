@@ -10,7 +10,7 @@
  * time (the caller's `data()` runs when its turn comes), so a model never sits in memory whole.
  * Output goes to any `ByteSink` (an AtomicFileWriter in practice).
  */
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GgmlType, GgufValueType, ggmlTensorBytes } from './constants';
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GgmlType, GgufValueType, VALUE_TYPE_BYTES, ggmlTensorBytes } from './constants';
 
 export type GgufScalar = number | bigint | boolean | string;
 
@@ -124,17 +124,6 @@ export function writeGguf(
   return { bytes: header.length + dataBytes };
 }
 
-const SCALAR_BYTES: Partial<Record<GgufValueType, number>> = {
-  [GgufValueType.UINT8]: 1,
-  [GgufValueType.INT8]: 1,
-  [GgufValueType.UINT16]: 2,
-  [GgufValueType.INT16]: 2,
-  [GgufValueType.UINT32]: 4,
-  [GgufValueType.INT32]: 4,
-  [GgufValueType.FLOAT32]: 4,
-  [GgufValueType.FLOAT64]: 8,
-};
-
 /** Little-endian growable byte buffer. */
 class Encoder {
   private chunks: Uint8Array[] = [];
@@ -218,7 +207,7 @@ class Encoder {
     if (typeof v !== 'number' || Number.isNaN(v)) throw bad();
     const integer = type !== GgufValueType.FLOAT32 && type !== GgufValueType.FLOAT64;
     if (integer && !Number.isInteger(v)) throw bad();
-    const n = SCALAR_BYTES[type];
+    const n = VALUE_TYPE_BYTES[type];
     if (n === undefined) throw bad();
     this.ensure(n);
     const p = this.pos;
